@@ -1,0 +1,348 @@
+package session
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gorilla/securecookie"
+)
+
+// ErrTooLarge is returned by CookieStore.Save when a session does not fit
+// in the cookies the store may set even after dropping its ID and access
+// tokens, and by FlowCookies.Save when a flow does not fit in one cookie.
+var ErrTooLarge = errors.New("session: too large for cookies")
+
+// DefaultCookieName is the base cookie name when none is configured.
+const DefaultCookieName = "gatehouse"
+
+const (
+	// chunkSize is the most bytes of encoded value put in one cookie, so
+	// that name, value and attributes stay under browsers' 4,096 bytes.
+	chunkSize = 3800
+	// maxCookieNameLength bounds configured names, leaving room for the
+	// "__Host-" prefix and the chunk and flow suffixes within 4,096 bytes.
+	maxCookieNameLength = 64
+	// maxMaxChunks bounds CookieConfig.MaxChunks: beyond it the Cookie
+	// header outgrows what common proxies accept.
+	maxMaxChunks = 10
+	// hostPrefix makes browsers accept a cookie only when it is Secure,
+	// Path=/ and has no Domain, so sibling hosts cannot set or shadow it.
+	hostPrefix = "__Host-"
+)
+
+// CookieConfig configures a CookieStore.
+type CookieConfig struct {
+	// Name is the base cookie name. Default "gatehouse". When Secure is
+	// set the "__Host-" prefix is added, so the name must not carry a
+	// prefix of its own. Letters, digits, '-', '_' and '.' only; at most 64
+	// bytes.
+	Name string
+	// Secure sets the Secure attribute and the "__Host-" name prefix. The
+	// gateway sets it when its public URL is https. Default false.
+	Secure bool
+	// Lifetime is the absolute lifetime of a session, counted from
+	// Session.CreatedAt; refreshes do not extend it. Load enforces it
+	// itself, not only through Max-Age: from CreatedAt (with the store's
+	// clock) and from the signed timestamp securecookie puts in the cookie
+	// at each Save (with the wall clock). Default 24h; at least one second.
+	Lifetime time.Duration
+	// SameSite is the cookies' SameSite attribute: http.SameSiteLaxMode,
+	// http.SameSiteStrictMode or http.SameSiteNoneMode (which needs
+	// Secure). Default (zero) http.SameSiteLaxMode.
+	SameSite http.SameSite
+	// MaxChunks is how many cookies a session may be split into: <name>,
+	// <name>_1 … <name>_{MaxChunks-1}, each holding at most 3,800 bytes.
+	// Default 4; at most 10.
+	MaxChunks int
+}
+
+// CookieStore is a Store that keeps the whole session in the browser, in
+// cookies signed with HMAC-SHA-256 and encrypted with AES-256 (through
+// github.com/gorilla/securecookie, with keys derived from Keys). It needs
+// no server-side state, so it cannot revoke sessions: a session ends when
+// its lifetime does, or when the browser drops its cookies.
+//
+// Every cookie this package sets, session chunks and login flow cookies
+// alike (when FlowConfig has the same Name and Secure), has a name that
+// starts with CookieName(), so a proxy can strip them all from upstream
+// requests by that one prefix.
+//
+// A CookieStore is safe for concurrent use.
+type CookieStore struct {
+	name     string         // effective base name, with any prefix
+	names    []string       // chunk cookie names; names[0] == name
+	index    map[string]int // chunk name to its index in names
+	secure   bool
+	sameSite http.SameSite
+	lifetime time.Duration
+	maxLen   int // most bytes of encoded value, over all chunks
+	encoder  securecookie.Codec
+	decoders []securecookie.Codec
+	now      func() time.Time
+}
+
+// NewCookieStore returns a CookieStore for cfg that signs and encrypts
+// with keys. now is the clock for lifetimes; nil means time.Now. It only
+// validates cfg: it sets no cookie and starts nothing.
+func NewCookieStore(cfg CookieConfig, keys Keys, now func() time.Time) (*CookieStore, error) {
+	name, err := cookieBaseName(cfg.Name, cfg.Secure)
+	if err != nil {
+		return nil, err
+	}
+	lifetime := cfg.Lifetime
+	switch {
+	case lifetime == 0:
+		lifetime = 24 * time.Hour
+	case lifetime < time.Second:
+		return nil, fmt.Errorf("session: cookie lifetime %v is less than a second", cfg.Lifetime)
+	}
+	sameSite, err := cookieSameSite(cfg.SameSite, cfg.Secure)
+	if err != nil {
+		return nil, err
+	}
+	maxChunks := cfg.MaxChunks
+	switch {
+	case maxChunks == 0:
+		maxChunks = 4
+	case maxChunks < 0 || maxChunks > maxMaxChunks:
+		return nil, fmt.Errorf("session: MaxChunks %d is not between 1 and %d", maxChunks, maxMaxChunks)
+	}
+	if keys.Len() == 0 {
+		return nil, errNoKeys
+	}
+	maxLen := maxChunks * chunkSize
+	decoders, err := keys.codecs(purposeSession, lifetime, maxLen)
+	if err != nil {
+		return nil, err
+	}
+	// The encoder has no length limit: Save measures the value and slims
+	// the session itself.
+	encoders, err := keys.codecs(purposeSession, lifetime, 0)
+	if err != nil {
+		return nil, err
+	}
+	if now == nil {
+		now = time.Now
+	}
+	s := &CookieStore{
+		name:     name,
+		names:    make([]string, maxChunks),
+		index:    make(map[string]int, maxChunks),
+		secure:   cfg.Secure,
+		sameSite: sameSite,
+		lifetime: lifetime,
+		maxLen:   maxLen,
+		encoder:  encoders[0],
+		decoders: decoders,
+		now:      now,
+	}
+	for i := range s.names {
+		n := name
+		if i > 0 {
+			n += "_" + strconv.Itoa(i)
+		}
+		s.names[i] = n
+		s.index[n] = i
+	}
+	return s, nil
+}
+
+// cookieBaseName validates a configured cookie name and returns it with
+// the "__Host-" prefix when secure.
+func cookieBaseName(name string, secure bool) (string, error) {
+	if name == "" {
+		name = DefaultCookieName
+	}
+	if len(name) > maxCookieNameLength {
+		return "", fmt.Errorf("session: cookie name is %d bytes, over %d", len(name), maxCookieNameLength)
+	}
+	for _, c := range []byte(name) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return "", fmt.Errorf("session: cookie name %q may only have letters, digits, '-', '_' and '.'", name)
+		}
+	}
+	lower := strings.ToLower(name)
+	if strings.HasPrefix(lower, "__host-") || strings.HasPrefix(lower, "__secure-") {
+		return "", fmt.Errorf("session: cookie name %q must not carry a prefix; Secure adds %q", name, hostPrefix)
+	}
+	if secure {
+		name = hostPrefix + name
+	}
+	return name, nil
+}
+
+// cookieSameSite applies the default to a configured SameSite and checks
+// it.
+func cookieSameSite(ss http.SameSite, secure bool) (http.SameSite, error) {
+	switch ss {
+	case 0:
+		return http.SameSiteLaxMode, nil
+	case http.SameSiteLaxMode, http.SameSiteStrictMode:
+		return ss, nil
+	case http.SameSiteNoneMode:
+		if !secure {
+			return 0, errors.New("session: SameSite=None needs Secure")
+		}
+		return ss, nil
+	default:
+		return 0, fmt.Errorf("session: SameSite %d is not Lax, Strict or None", ss)
+	}
+}
+
+// CookieName returns the effective base cookie name, such as
+// "__Host-gatehouse". Every cookie the store sets starts with it.
+func (s *CookieStore) CookieName() string { return s.name }
+
+// Load returns the session in r's cookies. It reads exactly the cookies
+// <name>, <name>_1 … up to MaxChunks, joins them in order and decodes the
+// result with every key. A missing, duplicated, oversized, tampered,
+// undecodable or expired session yields ErrNoSession; Load never returns
+// another error.
+func (s *CookieStore) Load(r *http.Request) (*Session, error) {
+	if r == nil {
+		return nil, ErrNoSession
+	}
+	values, ok := s.scan(r)
+	if !ok || values[0] == nil {
+		return nil, ErrNoSession
+	}
+	total, n := 0, 0
+	for ; n < len(values) && values[n] != nil; n++ {
+		total += len(values[n].Value)
+	}
+	if total > s.maxLen {
+		return nil, ErrNoSession
+	}
+	value := values[0].Value
+	if n > 1 {
+		var b strings.Builder
+		b.Grow(total)
+		for _, c := range values[:n] {
+			b.WriteString(c.Value)
+		}
+		value = b.String()
+	}
+	var sess Session
+	if err := securecookie.DecodeMulti(s.name, value, &sess, s.decoders...); err != nil {
+		return nil, ErrNoSession
+	}
+	if sess.ID == "" || sess.CreatedAt.IsZero() || !s.now().Before(sess.CreatedAt.Add(s.lifetime)) {
+		return nil, ErrNoSession
+	}
+	return &sess, nil
+}
+
+// scan finds the chunk cookies on r by exact name. values[i] is the
+// cookie named names[i], or nil. ok is false when a chunk name appears
+// more than once or a chunk is longer than any the store writes.
+func (s *CookieStore) scan(r *http.Request) (values []*http.Cookie, ok bool) {
+	values = make([]*http.Cookie, len(s.names))
+	ok = true
+	if r == nil {
+		return values, ok
+	}
+	for _, c := range r.Cookies() {
+		if !strings.HasPrefix(c.Name, s.name) {
+			continue
+		}
+		i, mine := s.index[c.Name]
+		if !mine {
+			continue
+		}
+		if values[i] != nil || len(c.Value) > chunkSize {
+			ok = false
+		}
+		values[i] = c
+	}
+	return values, ok
+}
+
+// Save encodes sess into as many cookies as it needs and sets them on w,
+// expiring higher chunks left over on r from a larger session. Max-Age is
+// the session's remaining lifetime.
+//
+// If the encoded session needs more than MaxChunks cookies, Save drops
+// the ID token, then the access token (keeping the refresh token and
+// Expiry), from what it stores; sess itself is not changed. If it still
+// does not fit, Save sets no cookie and returns an error wrapping
+// ErrTooLarge. A session whose lifetime has already ended yields an error
+// wrapping ErrNoSession.
+func (s *CookieStore) Save(w http.ResponseWriter, r *http.Request, sess *Session) error {
+	switch {
+	case sess == nil:
+		return errors.New("session: cannot save a nil session")
+	case sess.ID == "":
+		return errors.New("session: cannot save a session without an ID")
+	case sess.CreatedAt.IsZero():
+		return errors.New("session: cannot save a session without CreatedAt")
+	}
+	remaining := sess.CreatedAt.Add(s.lifetime).Sub(s.now())
+	if remaining < time.Second {
+		return fmt.Errorf("session: session lifetime ended at %s: %w", sess.CreatedAt.Add(s.lifetime).Format(time.RFC3339), ErrNoSession)
+	}
+	value, err := s.encode(sess)
+	if err != nil {
+		return err
+	}
+	old, _ := s.scan(r)
+	maxAge := int(min(remaining, s.lifetime) / time.Second)
+	for i, name := range s.names {
+		start := i * chunkSize
+		switch {
+		case start < len(value):
+			http.SetCookie(w, s.cookie(name, value[start:min(len(value), start+chunkSize)], maxAge))
+		case old[i] != nil:
+			http.SetCookie(w, s.cookie(name, "", -1))
+		}
+	}
+	return nil
+}
+
+// encode encodes sess, slimming a copy of it until it fits in the chunks.
+func (s *CookieStore) encode(sess *Session) (string, error) {
+	c := *sess
+	for {
+		v, err := s.encoder.Encode(s.name, &c)
+		if err != nil {
+			return "", fmt.Errorf("session: encoding session: %w", err)
+		}
+		if len(v) <= s.maxLen {
+			return v, nil
+		}
+		switch {
+		case c.IDToken != "":
+			c.IDToken = ""
+		case c.AccessToken != "":
+			c.AccessToken = ""
+		default:
+			return "", fmt.Errorf("%w: the session encodes to %d bytes even without its ID and access tokens, over the %d bytes of %d cookies; use the Redis session store",
+				ErrTooLarge, len(v), s.maxLen, len(s.names))
+		}
+	}
+}
+
+// Clear expires every chunk cookie, with the attributes they were set
+// with so that browsers actually delete "__Host-" cookies. It never fails.
+func (s *CookieStore) Clear(w http.ResponseWriter, r *http.Request) error {
+	for _, name := range s.names {
+		http.SetCookie(w, s.cookie(name, "", -1))
+	}
+	return nil
+}
+
+// cookie returns a session cookie; maxAge < 0 deletes it.
+func (s *CookieStore) cookie(name, value string, maxAge int) *http.Cookie {
+	return &http.Cookie{
+		Name:     name,
+		Value:    value,
+		Path:     "/",
+		MaxAge:   maxAge,
+		HttpOnly: true,
+		Secure:   s.secure,
+		SameSite: s.sameSite,
+	}
+}
