@@ -1,0 +1,155 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+)
+
+// config is everything the flags say, before validation turns it into the
+// packages' own Config structs.
+type config struct {
+	listen, adminListen     string
+	publicURL               string
+	issuer, clientID        string
+	clientSecretFile        string
+	cookieSecretFile        string
+	upstreams               listFlag
+	scope                   string
+	allowedRedirects        listFlag
+	trustedProxies          listFlag
+	endpointPrefix          string
+	groupsClaim             string
+	sessionLifetime         time.Duration
+	postLogoutRedirectURL   string
+	shutdownTimeout         time.Duration
+	logFormat, logLevel     string
+	insecureIssuerHTTP      bool
+	clientSecret, cookieKey []byte // read from files or GATEHOUSE_CLIENT_SECRET / GATEHOUSE_COOKIE_SECRET
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(v string) error {
+	*l = append(*l, v)
+	return nil
+}
+
+// newFlagSet declares every flag. Each one can also come from the
+// environment as GATEHOUSE_<NAME> (upper case, '-' → '_'); flags win.
+func newFlagSet(name string, c *config, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.StringVar(&c.listen, "listen", ":4180", "address of the app listener")
+	fs.StringVar(&c.adminListen, "admin-listen", "127.0.0.1:9180", "address of the admin listener (/metrics, /healthz, /readyz); never expose it publicly")
+	fs.StringVar(&c.publicURL, "public-url", "", "external base URL of gatehouse, e.g. https://app.example.com (required); the callback is <public-url><endpoint-prefix>/callback; https makes cookies Secure and __Host- prefixed")
+	fs.StringVar(&c.issuer, "issuer", "", "OIDC issuer URL, used for discovery (required)")
+	fs.StringVar(&c.clientID, "client-id", "", "OAuth client id (required)")
+	fs.StringVar(&c.clientSecretFile, "client-secret-file", "", "file holding the client secret; absent: a public client (PKCE only). Also GATEHOUSE_CLIENT_SECRET")
+	fs.StringVar(&c.cookieSecretFile, "cookie-secret-file", "", "file with one cookie key per line, each ≥32 random bytes (e.g. `openssl rand -base64 32`); the first encrypts, the rest still decrypt (rotation). Also GATEHOUSE_COOKIE_SECRET (required)")
+	fs.Var(&c.upstreams, "upstream", "repeatable `[host]/path/=URL`, e.g. /=http://127.0.0.1:8080 or api.example.com/v1/=http://10.0.0.5:9000; the longest match wins (required)")
+	fs.StringVar(&c.scope, "scope", "openid email profile", "scopes to request; add offline_access to get refresh tokens")
+	fs.Var(&c.allowedRedirects, "allowed-redirect", "repeatable origin allowed as a post-login target besides the public URL's own, e.g. https://*.example.com")
+	fs.Var(&c.trustedProxies, "trusted-proxy", "repeatable CIDR whose X-Forwarded-* and X-Request-Id headers are believed (default none)")
+	fs.StringVar(&c.endpointPrefix, "endpoint-prefix", "/oauth2", "path prefix of gatehouse's own endpoints")
+	fs.StringVar(&c.groupsClaim, "groups-claim", "groups", "ID-token claim holding the user's groups; a dotted path reaches into objects (realm_access.roles)")
+	fs.DurationVar(&c.sessionLifetime, "session-lifetime", 24*time.Hour, "absolute lifetime of a browser session")
+	fs.StringVar(&c.postLogoutRedirectURL, "post-logout-redirect-url", "", "post_logout_redirect_uri sent to the issuer at sign-out; must be registered there (default <public-url><endpoint-prefix>/sign_in)")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 25*time.Second, "how long in-flight requests may finish after SIGTERM")
+	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&c.insecureIssuerHTTP, "insecure-issuer-http", false, "allow an http:// issuer that is not on loopback (development only)")
+	return fs
+}
+
+// envName is the environment variable that can set flag name.
+func envName(name string) string {
+	return "GATEHOUSE_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// parseFlags parses args, then fills every flag not given on the command
+// line from the environment. Repeatable flags take comma-separated values
+// there.
+func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (flags take the form --name=value)", fs.Arg(0))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	var errs []error
+	fs.VisitAll(func(f *flag.Flag) {
+		v := getenv(envName(f.Name))
+		if given[f.Name] || v == "" {
+			return
+		}
+		values := []string{v}
+		if _, repeatable := f.Value.(*listFlag); repeatable {
+			values = splitList(v)
+		}
+		for _, one := range values {
+			if err := fs.Set(f.Name, one); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %v", envName(f.Name), err))
+			}
+		}
+	})
+	return errors.Join(errs...)
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// readSecrets loads the client secret and cookie keys from their files or,
+// failing that, from GATEHOUSE_CLIENT_SECRET / GATEHOUSE_COOKIE_SECRET.
+func (c *config) readSecrets(getenv func(string) string) error {
+	read := func(flagName, file, env string) ([]byte, error) {
+		if file != "" {
+			b, err := os.ReadFile(file)
+			if err != nil {
+				return nil, fmt.Errorf("--%s: %v", flagName, err)
+			}
+			return b, nil
+		}
+		return []byte(getenv(env)), nil
+	}
+	var err error
+	if c.clientSecret, err = read("client-secret-file", c.clientSecretFile, "GATEHOUSE_CLIENT_SECRET"); err != nil {
+		return err
+	}
+	c.clientSecret = []byte(strings.TrimSpace(string(c.clientSecret)))
+	c.cookieKey, err = read("cookie-secret-file", c.cookieSecretFile, "GATEHOUSE_COOKIE_SECRET")
+	return err
+}
+
+// usage prints the flags sorted, with their environment names.
+func usage(fs *flag.FlagSet, out io.Writer) {
+	fmt.Fprintf(out, "Usage: gatehouse [flags]\n       gatehouse demo [flags]\n       gatehouse version\n\nFlags (each also from the environment variable shown):\n")
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	sort.Strings(names)
+	for _, n := range names {
+		f := fs.Lookup(n)
+		arg, help := flag.UnquoteUsage(f)
+		fmt.Fprintf(out, "  --%s %s\n        %s\n        env %s", n, arg, help, envName(n))
+		if f.DefValue != "" && f.DefValue != "false" {
+			fmt.Fprintf(out, "; default %q", f.DefValue)
+		}
+		fmt.Fprintln(out)
+	}
+}

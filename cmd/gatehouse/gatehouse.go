@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/gatehouse-proxy/gatehouse/proxy"
+	"github.com/gatehouse-proxy/gatehouse/proxy/login"
+	"github.com/gatehouse-proxy/gatehouse/session"
+)
+
+// Main is the program: ParseFlags, then Run, then Close.
+type Main struct {
+	// AppListener and AdminListener, when set before Run, are used instead
+	// of listening on --listen and --admin-listen (tests pass :0 listeners).
+	AppListener, AdminListener net.Listener
+
+	out    io.Writer
+	cfg    config
+	fs     interface{ Parsed() bool }
+	logger *slog.Logger
+
+	app, admin *http.Server
+	cancel     context.CancelFunc
+	served     chan error
+}
+
+// NewMain returns a Main that writes usage and logs to out.
+func NewMain(out io.Writer) *Main { return &Main{out: out} }
+
+// ParseFlags reads flags and environment and validates them. Every error
+// names the flag it is about.
+func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
+	fs := newFlagSet("gatehouse", &m.cfg, m.out)
+	fs.Usage = func() { usage(fs, m.out) }
+	if err := parseFlags(fs, args, getenv); err != nil {
+		return err
+	}
+	if err := m.cfg.readSecrets(getenv); err != nil {
+		return err
+	}
+	return nil
+}
+
+// settings is config turned into the values the packages take.
+type settings struct {
+	publicURL *url.URL
+	routes    []proxy.Route
+	trusted   []netip.Prefix
+	keys      session.Keys
+	redirects *login.Redirects
+	scopes    []string
+	postLogin string
+	level     slog.Level
+}
+
+// validate checks every flag and their combinations.
+func (c *config) validate() (*settings, error) {
+	var s settings
+	var err error
+	if c.publicURL == "" {
+		return nil, errors.New("--public-url is required (the external URL of gatehouse, e.g. https://app.example.com)")
+	}
+	s.publicURL, err = url.Parse(c.publicURL)
+	if err != nil || (s.publicURL.Scheme != "https" && s.publicURL.Scheme != "http") || s.publicURL.Host == "" ||
+		s.publicURL.User != nil || (s.publicURL.Path != "" && s.publicURL.Path != "/") || s.publicURL.RawQuery != "" {
+		return nil, fmt.Errorf("--public-url %q must be an http(s) origin such as https://app.example.com, without path or query", c.publicURL)
+	}
+	s.publicURL.Path = ""
+	if c.issuer == "" {
+		return nil, errors.New("--issuer is required (the OIDC issuer URL, e.g. https://idp.example.com/realms/main)")
+	}
+	iu, err := url.Parse(c.issuer)
+	if err != nil || iu.Host == "" || (iu.Scheme != "https" && iu.Scheme != "http") {
+		return nil, fmt.Errorf("--issuer %q must be an https URL", c.issuer)
+	}
+	if iu.Scheme == "http" && !isLoopback(iu.Hostname()) && !c.insecureIssuerHTTP {
+		return nil, fmt.Errorf("--issuer %q uses http on a non-loopback host; use https (or --insecure-issuer-http for development)", c.issuer)
+	}
+	if c.clientID == "" {
+		return nil, errors.New("--client-id is required")
+	}
+	if len(c.cookieKey) == 0 {
+		return nil, errors.New("--cookie-secret-file is required (or GATEHOUSE_COOKIE_SECRET): one key per line, each ≥32 random bytes, e.g. from `openssl rand -base64 32`")
+	}
+	if s.keys, err = session.ParseKeys(c.cookieKey); err != nil {
+		return nil, fmt.Errorf("--cookie-secret-file: %w", err)
+	}
+	if len(c.upstreams) == 0 {
+		return nil, errors.New("--upstream is required, e.g. --upstream=/=http://127.0.0.1:8080")
+	}
+	for _, u := range c.upstreams {
+		r, err := proxy.ParseRoute(u)
+		if err != nil {
+			return nil, fmt.Errorf("--upstream %w", err)
+		}
+		s.routes = append(s.routes, r)
+	}
+	for _, t := range c.trustedProxies {
+		p, err := netip.ParsePrefix(t)
+		if err != nil {
+			a, aerr := netip.ParseAddr(t)
+			if aerr != nil {
+				return nil, fmt.Errorf("--trusted-proxy %q is not a CIDR such as 10.0.0.0/8", t)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		s.trusted = append(s.trusted, p.Masked())
+	}
+	origins := append([]string{s.publicURL.Scheme + "://" + s.publicURL.Host}, c.allowedRedirects...)
+	if s.redirects, err = login.NewRedirects(origins...); err != nil {
+		return nil, fmt.Errorf("--allowed-redirect: %w", err)
+	}
+	s.scopes = strings.Fields(c.scope)
+	if len(s.scopes) == 0 {
+		return nil, errors.New("--scope must name at least openid")
+	}
+	if !strings.HasPrefix(c.endpointPrefix, "/") || strings.HasSuffix(c.endpointPrefix, "/") || strings.ContainsAny(c.endpointPrefix, "?#%\\ ") {
+		return nil, fmt.Errorf("--endpoint-prefix %q must be a path like /oauth2, without a trailing slash", c.endpointPrefix)
+	}
+	s.postLogin = c.postLogoutRedirectURL
+	if s.postLogin == "" {
+		s.postLogin = s.publicURL.String() + c.endpointPrefix + "/sign_in"
+	} else if u, err := url.Parse(s.postLogin); err != nil || !u.IsAbs() {
+		return nil, fmt.Errorf("--post-logout-redirect-url %q must be an absolute URL", s.postLogin)
+	}
+	if c.sessionLifetime < time.Minute {
+		return nil, fmt.Errorf("--session-lifetime %v is too short (at least 1m)", c.sessionLifetime)
+	}
+	if c.shutdownTimeout <= 0 {
+		return nil, fmt.Errorf("--shutdown-timeout must be positive")
+	}
+	if err := s.level.UnmarshalText([]byte(c.logLevel)); err != nil {
+		return nil, fmt.Errorf("--log-level %q must be debug, info, warn or error", c.logLevel)
+	}
+	if c.logFormat != "text" && c.logFormat != "json" {
+		return nil, fmt.Errorf("--log-format %q must be text or json", c.logFormat)
+	}
+	return &s, nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}
+
+// Run validates the configuration, builds gatehouse and starts serving. It
+// returns once the listeners are open; serving goes on until Close.
+func (m *Main) Run(ctx context.Context) error {
+	s, err := m.cfg.validate()
+	if err != nil {
+		return err
+	}
+	m.logger = newLogger(m.out, m.cfg.logFormat, s.level)
+	ctx, m.cancel = context.WithCancel(ctx)
+	reg := prometheus.NewRegistry()
+	gw, disc, err := m.build(ctx, s, reg)
+	if err != nil {
+		m.cancel()
+		return err
+	}
+	if err := m.listen(); err != nil {
+		m.cancel()
+		return err
+	}
+	m.app = &http.Server{
+		Handler:           gw,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(m.logger.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+	m.admin = &http.Server{
+		Handler:           adminHandler(reg, disc),
+		ReadHeaderTimeout: 5 * time.Second,
+		MaxHeaderBytes:    8 << 10,
+	}
+	m.served = make(chan error, 2)
+	go func() { m.served <- ignoreClosed(m.app.Serve(m.AppListener)) }()
+	go func() { m.served <- ignoreClosed(m.admin.Serve(m.AdminListener)) }()
+	m.logger.Info("gatehouse started", "version", version, "listen", m.AppListener.Addr().String(),
+		"admin", m.AdminListener.Addr().String(), "public_url", s.publicURL.String(), "issuer", m.cfg.issuer)
+	return nil
+}
+
+func (m *Main) listen() error {
+	var err error
+	if m.AppListener == nil {
+		if m.AppListener, err = net.Listen("tcp", m.cfg.listen); err != nil {
+			return fmt.Errorf("--listen %s: %w", m.cfg.listen, err)
+		}
+	}
+	if m.AdminListener == nil {
+		if m.AdminListener, err = net.Listen("tcp", m.cfg.adminListen); err != nil {
+			m.AppListener.Close()
+			return fmt.Errorf("--admin-listen %s: %w", m.cfg.adminListen, err)
+		}
+	}
+	return nil
+}
+
+func ignoreClosed(err error) error {
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return err
+}
+
+// Close stops accepting connections, lets in-flight requests finish within
+// --shutdown-timeout, and releases everything Run started.
+func (m *Main) Close() error {
+	if m.app == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), m.cfg.shutdownTimeout)
+	defer cancel()
+	m.logger.Info("shutting down", "timeout", m.cfg.shutdownTimeout)
+	err := m.app.Shutdown(ctx)
+	_ = m.admin.Shutdown(ctx)
+	m.cancel()
+	return err
+}
+
+func newLogger(out io.Writer, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(out, opts))
+	}
+	return slog.New(slog.NewTextHandler(out, opts))
+}

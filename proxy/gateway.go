@@ -1,0 +1,244 @@
+// Package proxy is gatehouse's composition root: it canonicalizes each
+// request, routes it, authenticates it, and forwards it upstream with the
+// caller's identity, or answers it itself (sign-in, callback, sign-out,
+// userinfo, errors).
+//
+// One request, one direction:
+//
+//	canonicalize → route → authenticate → authorize → forward
+package proxy
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gatehouse-proxy/gatehouse/proxy/login"
+	"github.com/gatehouse-proxy/gatehouse/upstream"
+)
+
+// Config configures a Gateway.
+type Config struct {
+	// PublicURL is gatehouse's external base URL. Required.
+	PublicURL *url.URL
+	// EndpointPrefix is where gatehouse's own endpoints live; default
+	// "/oauth2".
+	EndpointPrefix string
+	// Routes map hosts and path prefixes to upstreams. At least one.
+	Routes []Route
+	// TrustedProxies are the peers whose X-Forwarded-* and X-Request-Id
+	// headers are believed; default none.
+	TrustedProxies []netip.Prefix
+	// Login runs the browser flow. Required.
+	Login *login.Login
+	// Redirects validates rd parameters. Required.
+	Redirects *login.Redirects
+	// CookiePrefix names gatehouse's cookies; every cookie starting with it
+	// is kept from upstreams. Required.
+	CookiePrefix string
+	// Transport carries upstream requests; nil: upstream.NewTransport.
+	Transport http.RoundTripper
+	// Logger is required.
+	Logger *slog.Logger
+}
+
+// Gateway is the http.Handler that fronts the upstreams.
+type Gateway struct {
+	cfg      Config
+	routes   routeTable[*upstream.Proxy]
+	own      *http.ServeMux
+	cop      *http.CrossOriginProtection
+	idPrefix string
+	ids      atomic.Uint64
+}
+
+// New validates cfg and builds a Gateway.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.PublicURL == nil || cfg.Login == nil || cfg.Redirects == nil || cfg.Logger == nil || cfg.CookiePrefix == "" {
+		return nil, errors.New("proxy: PublicURL, Login, Redirects, CookiePrefix and Logger are required")
+	}
+	if len(cfg.Routes) == 0 {
+		return nil, errors.New("proxy: at least one route is required")
+	}
+	if cfg.EndpointPrefix == "" {
+		cfg.EndpointPrefix = "/oauth2"
+	}
+	if _, err := canonicalPath(cfg.EndpointPrefix); err != nil || strings.HasSuffix(cfg.EndpointPrefix, "/") {
+		return nil, fmt.Errorf("proxy: endpoint prefix %q must be a plain path without a trailing slash", cfg.EndpointPrefix)
+	}
+	if cfg.Transport == nil {
+		cfg.Transport = upstream.NewTransport(10*time.Second, 0)
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	g := &Gateway{cfg: cfg, idPrefix: hex.EncodeToString(b[:]), cop: http.NewCrossOriginProtection()}
+	if err := g.cop.AddTrustedOrigin(cfg.PublicURL.Scheme + "://" + cfg.PublicURL.Host); err != nil {
+		return nil, fmt.Errorf("proxy: %w", err)
+	}
+	errorLog := slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelError)
+	for _, rt := range cfg.Routes {
+		p, err := upstream.New(upstream.Config{
+			Target:            rt.Target,
+			Transport:         cfg.Transport,
+			PassHostHeader:    true,
+			StripCookiePrefix: cfg.CookiePrefix,
+			ErrorHandler:      g.upstreamError,
+			ErrorLog:          log.New(errorLog.Writer(), "", 0),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("proxy: upstream %s: %w", rt, err)
+		}
+		if err := g.routes.add(rt.Host, rt.Prefix, p); err != nil {
+			return nil, fmt.Errorf("proxy: %w", err)
+		}
+	}
+	g.own = g.endpoints()
+	return g, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	c, cerr := clientOf(r, g.cfg.TrustedProxies)
+	id := r.Header.Get("X-Request-Id")
+	if !c.trusted || !validRequestID(id) {
+		id = g.idPrefix + "-" + strconv.FormatUint(g.ids.Add(1), 36)
+	}
+	rec := &recorder{ResponseWriter: w}
+	st := &reqState{id: id, client: c}
+	g.serve(rec, r, st, cerr)
+	g.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+		slog.String("id", id), slog.String("method", r.Method), slog.String("host", r.Host),
+		slog.String("path", st.path), slog.Int("status", rec.status()), slog.String("outcome", st.outcome),
+		slog.String("user", st.user), slog.String("client", c.ip.String()),
+		slog.Duration("duration", time.Since(start)))
+}
+
+// reqState is what one request has learnt on its way through.
+type reqState struct {
+	id      string
+	client  client
+	path    string // canonical path
+	outcome string // proxied, login, unauthenticated, forbidden, rejected, endpoint, error
+	user    string
+}
+
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, st *reqState, cerr error) {
+	if cerr != nil {
+		g.reject(w, r, st, http.StatusBadRequest, "malformed forwarding headers")
+		return
+	}
+	if !validMethod(r.Method) || r.Method == http.MethodConnect || r.Method == http.MethodTrace {
+		g.reject(w, r, st, http.StatusMethodNotAllowed, "method not allowed")
+		return
+	}
+	rawPath, rawQuery, _ := strings.Cut(r.RequestURI, "?")
+	path, err := canonicalPath(rawPath)
+	if err != nil {
+		g.reject(w, r, st, http.StatusBadRequest, "the request path is ambiguous (encoded slashes, dot segments, backslashes or control characters)")
+		return
+	}
+	st.path = path
+	if strings.Contains(rawQuery, "access_token") && hasAccessTokenParam(rawQuery) {
+		g.reject(w, r, st, http.StatusBadRequest, "access tokens are not accepted in the URL; send them in the Authorization header")
+		return
+	}
+	if path == g.cfg.EndpointPrefix || strings.HasPrefix(path, g.cfg.EndpointPrefix+"/") {
+		st.outcome = "endpoint"
+		g.own.ServeHTTP(w, r.WithContext(withState(r.Context(), st)))
+		return
+	}
+	p, ok := g.routes.lookup(hostOnly(r.Host), path)
+	if !ok {
+		g.reject(w, r, st, http.StatusNotFound, "no upstream is configured for this address")
+		return
+	}
+	g.authenticateAndForward(w, r, st, p)
+}
+
+func hasAccessTokenParam(rawQuery string) bool {
+	for rawQuery != "" {
+		var kv string
+		kv, rawQuery, _ = strings.Cut(rawQuery, "&")
+		k, _, _ := strings.Cut(kv, "=")
+		if k, err := url.QueryUnescape(k); err != nil || strings.EqualFold(k, "access_token") {
+			return true
+		}
+	}
+	return false
+}
+
+func (g *Gateway) reject(w http.ResponseWriter, r *http.Request, st *reqState, status int, msg string) {
+	st.outcome = "rejected"
+	writeError(w, r, st.id, status, msg)
+}
+
+// fail answers with err's status and public message and logs its cause.
+func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, st *reqState, err error) {
+	status := login.StatusOf(err)
+	msg := "something went wrong"
+	var le *login.Error
+	switch {
+	case errors.As(err, &le):
+		msg = le.Public
+	case status == http.StatusServiceUnavailable:
+		msg = "a service gatehouse depends on is not reachable right now; please retry shortly"
+	}
+	st.outcome = "error"
+	g.cfg.Logger.Warn("request failed", "id", st.id, "status", status, "err", err)
+	writeError(w, r, st.id, status, msg)
+}
+
+func (g *Gateway) upstreamError(w http.ResponseWriter, r *http.Request, err error) {
+	st := stateOf(r.Context())
+	id := ""
+	if st != nil {
+		id, st.outcome = st.id, "upstream_error"
+	}
+	g.cfg.Logger.Warn("upstream failed", "id", id, "err", err)
+	writeError(w, r, id, http.StatusBadGateway, "the application behind gatehouse did not answer")
+}
+
+// recorder remembers the status for the access log. It unwraps, so
+// http.ResponseController (flushing, hijacking for websockets) reaches the
+// real writer.
+type recorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.code == 0 {
+		r.code = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.code == 0 {
+		r.code = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// Flush supports streaming through wrappers that test for http.Flusher.
+func (r *recorder) Flush() { _ = http.NewResponseController(r.ResponseWriter).Flush() }
+
+func (r *recorder) status() int {
+	if r.code == 0 {
+		return http.StatusOK
+	}
+	return r.code
+}

@@ -1,0 +1,108 @@
+package login
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+
+	"github.com/gatehouse-proxy/gatehouse/session"
+)
+
+// maxGroups bounds how many groups one identity may carry.
+const maxGroups = 256
+
+// identity turns a verified ID token into an Identity. It refuses values
+// that could not travel safely in an HTTP header, and it checks azp as
+// OpenID Connect Core §3.1.3.7 asks.
+func (l *Login) identity(idt *oidc.IDToken) (*session.Identity, error) {
+	var c map[string]any
+	if err := idt.Claims(&c); err != nil {
+		return nil, err
+	}
+	azp, _ := c["azp"].(string)
+	if azp != "" && azp != l.cfg.ClientID {
+		return nil, fmt.Errorf("login: azp %q is not this client", trunc(azp))
+	}
+	if len(idt.Audience) > 1 && azp == "" {
+		return nil, errors.New("login: several audiences and no azp")
+	}
+	id := &session.Identity{
+		Issuer:   idt.Issuer,
+		Subject:  idt.Subject,
+		ClientID: l.cfg.ClientID,
+	}
+	if !safeValue(id.Subject) || id.Subject == "" {
+		return nil, errors.New("login: sub is empty or has characters not allowed in a header")
+	}
+	if verified, _ := c["email_verified"].(bool); verified {
+		email, _ := c["email"].(string)
+		if !safeValue(email) {
+			return nil, errors.New("login: email has characters not allowed in a header")
+		}
+		id.Email = email
+	}
+	for _, f := range []struct {
+		claim string
+		dst   *string
+	}{{"preferred_username", &id.PreferredUsername}, {"name", &id.Name}, {"sid", &id.SID}} {
+		v, _ := c[f.claim].(string)
+		if !safeValue(v) {
+			return nil, fmt.Errorf("login: %s has characters not allowed in a header", f.claim)
+		}
+		*f.dst = v
+	}
+	id.Groups = Groups(c, l.cfg.GroupsClaim)
+	return id, nil
+}
+
+// Groups reads the groups at a dotted claim path ("groups",
+// "realm_access.roles"). A string is one group; an array of strings is many.
+// Values that could be misread in a comma-separated header (commas,
+// control characters) are dropped, not repaired.
+func Groups(claims map[string]any, path string) []string {
+	var v any = claims
+	for _, part := range strings.Split(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = m[part]
+	}
+	var raw []any
+	switch t := v.(type) {
+	case string:
+		raw = []any{t}
+	case []any:
+		raw = t
+	default:
+		return nil
+	}
+	var out []string
+	for _, g := range raw {
+		s, ok := g.(string)
+		if !ok || s == "" || strings.Contains(s, ",") || !safeValue(s) {
+			continue
+		}
+		if len(out) == maxGroups {
+			break
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// safeValue reports whether s can be sent as an HTTP header value without
+// changing meaning: no control characters (RFC 9110 §5.5), bounded length.
+func safeValue(s string) bool {
+	if len(s) > 1024 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}
