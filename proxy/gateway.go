@@ -149,7 +149,7 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, st *reqState, ce
 		return
 	}
 	st.path = path
-	if strings.Contains(rawQuery, "access_token") && hasAccessTokenParam(rawQuery) {
+	if rawQuery != "" && hasAccessTokenParam(rawQuery) {
 		g.reject(w, r, st, http.StatusBadRequest, "access tokens are not accepted in the URL; send them in the Authorization header")
 		return
 	}
@@ -166,7 +166,13 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, st *reqState, ce
 	g.authenticateAndForward(w, r, st, p)
 }
 
+// hasAccessTokenParam reports whether the query carries an access_token
+// parameter, in any case or encoding (RFC 6750 §2.3 URI tokens are refused,
+// RFC 9700 §4.3.2). A query that does not decode counts as carrying one.
 func hasAccessTokenParam(rawQuery string) bool {
+	if strings.IndexByte(rawQuery, '%') < 0 && !containsFold(rawQuery, "access_token") {
+		return false
+	}
 	for rawQuery != "" {
 		var kv string
 		kv, rawQuery, _ = strings.Cut(rawQuery, "&")
@@ -241,4 +247,14 @@ func (r *recorder) status() int {
 		return http.StatusOK
 	}
 	return r.code
+}
+
+// containsFold is an allocation-free ASCII case-insensitive Contains.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
+			return true
+		}
+	}
+	return false
 }

@@ -100,11 +100,16 @@ func (c *config) validate() (*settings, error) {
 	if len(c.upstreams) == 0 {
 		return nil, errors.New("--upstream is required, e.g. --upstream=/=http://127.0.0.1:8080")
 	}
+	seen := map[string]bool{}
 	for _, u := range c.upstreams {
 		r, err := proxy.ParseRoute(u)
 		if err != nil {
 			return nil, fmt.Errorf("--upstream %w", err)
 		}
+		if seen[r.Host+r.Prefix] {
+			return nil, fmt.Errorf("--upstream %q: %s%s is given twice", u, r.Host, r.Prefix)
+		}
+		seen[r.Host+r.Prefix] = true
 		s.routes = append(s.routes, r)
 	}
 	for _, t := range c.trustedProxies {
