@@ -53,7 +53,7 @@ func newFlagSet(name string, c *config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.issuer, "issuer", "", "OIDC issuer URL, used for discovery (required)")
 	fs.StringVar(&c.clientID, "client-id", "", "OAuth client id (required)")
 	fs.StringVar(&c.clientSecretFile, "client-secret-file", "", "file holding the client secret; absent: a public client (PKCE only). Also GATEHOUSE_CLIENT_SECRET")
-	fs.StringVar(&c.cookieSecretFile, "cookie-secret-file", "", "file with one cookie key per line, each ≥32 random bytes (e.g. `openssl rand -base64 32`); the first encrypts, the rest still decrypt (rotation). Also GATEHOUSE_COOKIE_SECRET (required)")
+	fs.StringVar(&c.cookieSecretFile, "cookie-secret-file", "", "file with one cookie key per line, each ≥32 random bytes (e.g. from openssl rand -base64 32); the first encrypts, the rest still decrypt (rotation). Also GATEHOUSE_COOKIE_SECRET (required)")
 	fs.Var(&c.upstreams, "upstream", "repeatable `[host]/path/=URL`, e.g. /=http://127.0.0.1:8080 or api.example.com/v1/=http://10.0.0.5:9000; the longest match wins (required)")
 	fs.StringVar(&c.scope, "scope", "openid email profile", "scopes to request; add offline_access to get refresh tokens")
 	fs.Var(&c.allowedRedirects, "allowed-redirect", "repeatable origin allowed as a post-login target besides the public URL's own, e.g. https://*.example.com")
