@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gatehouse-proxy/gatehouse/session"
 	"github.com/gatehouse-proxy/gatehouse/upstream"
@@ -11,7 +12,7 @@ import (
 
 // authenticateAndForward is the protected path: authenticate the caller,
 // then forward with its identity.
-func (g *Gateway) authenticateAndForward(w http.ResponseWriter, r *http.Request, st *reqState, p *upstream.Proxy) {
+func (g *Gateway) authenticateAndForward(w http.ResponseWriter, r *http.Request, st *reqState, rt *route) {
 	if r.Header.Get("Authorization") != "" {
 		// A request that brings its own credentials is judged by them alone,
 		// never by a cookie. Machine credentials are not enabled, so any of
@@ -21,6 +22,7 @@ func (g *Gateway) authenticateAndForward(w http.ResponseWriter, r *http.Request,
 	}
 	s, ok, err := g.cfg.Login.Authenticate(w, r)
 	if err != nil {
+		g.metrics.auth.WithLabelValues("session", "error", "store").Inc()
 		g.fail(w, r, st, err)
 		return
 	}
@@ -28,9 +30,16 @@ func (g *Gateway) authenticateAndForward(w http.ResponseWriter, r *http.Request,
 		g.unauthenticated(w, r, st)
 		return
 	}
+	g.metrics.auth.WithLabelValues("session", "ok", "").Inc()
 	st.outcome, st.user = "proxied", s.Identity.Subject
-	h := identityHeaders(&s.Identity, st)
-	p.ServeHTTP(w, r.WithContext(upstream.WithHeaders(withState(r.Context(), st), h)))
+	g.forward(w, r, st, rt, identityHeaders(&s.Identity, st))
+}
+
+// forward hands the request to the route's upstream with headers h.
+func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, st *reqState, rt *route, h http.Header) {
+	start := time.Now()
+	rt.proxy.ServeHTTP(w, r.WithContext(upstream.WithHeaders(withState(r.Context(), st), h)))
+	st.upstream = time.Since(start)
 }
 
 // identityHeaders are set on the upstream request after every client-sent

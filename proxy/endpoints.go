@@ -37,6 +37,7 @@ func (g *Gateway) redirectParam(r *http.Request, def string) (string, bool) {
 	}
 	v, err := g.cfg.Redirects.Check(rd)
 	if err != nil {
+		g.metrics.redirect.Inc()
 		return "", false
 	}
 	return v, true

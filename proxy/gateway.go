@@ -23,6 +23,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/gatehouse-proxy/gatehouse/proxy/login"
 	"github.com/gatehouse-proxy/gatehouse/upstream"
 )
@@ -50,16 +52,19 @@ type Config struct {
 	Transport http.RoundTripper
 	// Logger is required.
 	Logger *slog.Logger
+	// Registerer receives gatehouse's collectors; nil: not registered.
+	Registerer prometheus.Registerer
 }
 
 // Gateway is the http.Handler that fronts the upstreams.
 type Gateway struct {
 	cfg      Config
-	routes   routeTable[*upstream.Proxy]
+	routes   routeTable[*route]
 	own      *http.ServeMux
 	cop      *http.CrossOriginProtection
 	idPrefix string
 	ids      atomic.Uint64
+	metrics  *metrics
 }
 
 // New validates cfg and builds a Gateway.
@@ -82,6 +87,14 @@ func New(cfg Config) (*Gateway, error) {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	g := &Gateway{cfg: cfg, idPrefix: hex.EncodeToString(b[:]), cop: http.NewCrossOriginProtection()}
+	reg := cfg.Registerer
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	var err error
+	if g.metrics, err = newMetrics(reg); err != nil {
+		return nil, fmt.Errorf("proxy: metrics: %w", err)
+	}
 	if err := g.cop.AddTrustedOrigin(cfg.PublicURL.Scheme + "://" + cfg.PublicURL.Host); err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
@@ -98,7 +111,7 @@ func New(cfg Config) (*Gateway, error) {
 		if err != nil {
 			return nil, fmt.Errorf("proxy: upstream %s: %w", rt, err)
 		}
-		if err := g.routes.add(rt.Host, rt.Prefix, p); err != nil {
+		if err := g.routes.add(rt.Host, rt.Prefix, &route{name: rt.Host + rt.Prefix, proxy: p}); err != nil {
 			return nil, fmt.Errorf("proxy: %w", err)
 		}
 	}
@@ -117,20 +130,30 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &recorder{ResponseWriter: w}
 	st := &reqState{id: id, client: c}
 	g.serve(rec, r, st, cerr)
+	total := time.Since(start)
+	g.metrics.observe(st, rec.status(), total)
 	g.cfg.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
 		slog.String("id", id), slog.String("method", r.Method), slog.String("host", r.Host),
 		slog.String("path", st.path), slog.Int("status", rec.status()), slog.String("outcome", st.outcome),
 		slog.String("user", st.user), slog.String("client", c.ip.String()),
-		slog.Duration("duration", time.Since(start)))
+		slog.Duration("duration", total))
 }
 
 // reqState is what one request has learnt on its way through.
 type reqState struct {
 	id      string
 	client  client
-	path    string // canonical path
-	outcome string // proxied, login, unauthenticated, forbidden, rejected, endpoint, error
-	user    string
+	path     string // canonical path
+	route    string // the matched route, "" before routing
+	outcome  string // proxied, login, unauthenticated, forbidden, rejected, endpoint, error
+	user     string
+	upstream time.Duration // time spent in the upstream call
+}
+
+// route is one entry of the route table.
+type route struct {
+	name  string // host+prefix, the metrics label
+	proxy *upstream.Proxy
 }
 
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, st *reqState, cerr error) {
@@ -158,12 +181,13 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, st *reqState, ce
 		g.own.ServeHTTP(w, r.WithContext(withState(r.Context(), st)))
 		return
 	}
-	p, ok := g.routes.lookup(hostOnly(r.Host), path)
+	rt, ok := g.routes.lookup(hostOnly(r.Host), path)
 	if !ok {
 		g.reject(w, r, st, http.StatusNotFound, "no upstream is configured for this address")
 		return
 	}
-	g.authenticateAndForward(w, r, st, p)
+	st.route = rt.name
+	g.authenticateAndForward(w, r, st, rt)
 }
 
 // hasAccessTokenParam reports whether the query carries an access_token

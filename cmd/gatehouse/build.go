@@ -64,6 +64,7 @@ func (m *Main) build(ctx context.Context, s *settings, reg *prometheus.Registry)
 		CookiePrefix:   store.CookieName(),
 		Transport:      upstream.NewTransport(10*time.Second, 0),
 		Logger:         m.logger,
+		Registerer:     reg,
 	})
 	if err != nil {
 		return nil, nil, err
