@@ -141,8 +141,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // reqState is what one request has learnt on its way through.
 type reqState struct {
-	id      string
-	client  client
+	id       string
+	client   client
 	path     string // canonical path
 	route    string // the matched route, "" before routing
 	outcome  string // proxied, login, unauthenticated, forbidden, rejected, endpoint, error
