@@ -32,7 +32,16 @@ func (g *Gateway) authenticateAndForward(w http.ResponseWriter, r *http.Request,
 	}
 	g.metrics.auth.WithLabelValues("session", "ok", "").Inc()
 	st.outcome, st.user = "proxied", s.Identity.Subject
-	g.forward(w, r, st, rt, identityHeaders(&s.Identity, st))
+	h := identityHeaders(&s.Identity, st)
+	if g.assert != nil {
+		tok, err := g.assert.sign(&s.Identity, rt.audience)
+		if err != nil {
+			g.fail(w, r, st, err)
+			return
+		}
+		h[AssertionHeader] = []string{tok}
+	}
+	g.forward(w, r, st, rt, h)
 }
 
 // forward hands the request to the route's upstream with headers h.

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
 )
@@ -18,6 +19,7 @@ func (g *Gateway) endpoints() *http.ServeMux {
 	mux.HandleFunc("GET "+p+"/sign_out", g.signOutPage)
 	mux.HandleFunc("POST "+p+"/sign_out", g.signOut)
 	mux.HandleFunc("GET "+p+"/userinfo", g.userinfo)
+	mux.HandleFunc("GET "+p+"/jwks", g.jwks)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		g.reject(w, r, stateOf(r.Context()), http.StatusNotFound, "no such gatehouse endpoint")
 	})
@@ -137,4 +139,17 @@ func (g *Gateway) userinfo(w http.ResponseWriter, r *http.Request) {
 		"groups":             groups,
 		"issuer":             id.Issuer,
 	})
+}
+
+// jwks publishes the public keys of the identity assertion.
+func (g *Gateway) jwks(w http.ResponseWriter, r *http.Request) {
+	if g.assert == nil {
+		g.reject(w, r, stateOf(r.Context()), http.StatusNotFound, "identity assertions are not enabled")
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/jwk-set+json")
+	h.Set("Cache-Control", "public, max-age=300")
+	h.Set("X-Content-Type-Options", "nosniff")
+	_ = json.NewEncoder(w).Encode(g.assert.jwks)
 }

@@ -54,6 +54,11 @@ type Config struct {
 	Logger *slog.Logger
 	// Registerer receives gatehouse's collectors; nil: not registered.
 	Registerer prometheus.Registerer
+	// Assertion, when set, adds a signed identity assertion to every
+	// forwarded request and publishes its keys at <prefix>/jwks.
+	Assertion *AssertionConfig
+	// Now defaults to time.Now.
+	Now func() time.Time
 }
 
 // Gateway is the http.Handler that fronts the upstreams.
@@ -65,6 +70,7 @@ type Gateway struct {
 	idPrefix string
 	ids      atomic.Uint64
 	metrics  *metrics
+	assert   *assertions // nil when assertions are off
 }
 
 // New validates cfg and builds a Gateway.
@@ -81,6 +87,9 @@ func New(cfg Config) (*Gateway, error) {
 	if _, err := canonicalPath(cfg.EndpointPrefix); err != nil || strings.HasSuffix(cfg.EndpointPrefix, "/") {
 		return nil, fmt.Errorf("proxy: endpoint prefix %q must be a plain path without a trailing slash", cfg.EndpointPrefix)
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if cfg.Transport == nil {
 		cfg.Transport = upstream.NewTransport(10*time.Second, 0)
 	}
@@ -94,6 +103,11 @@ func New(cfg Config) (*Gateway, error) {
 	var err error
 	if g.metrics, err = newMetrics(reg); err != nil {
 		return nil, fmt.Errorf("proxy: metrics: %w", err)
+	}
+	if cfg.Assertion != nil {
+		if g.assert, err = newAssertions(*cfg.Assertion, cfg.PublicURL.Scheme+"://"+cfg.PublicURL.Host, cfg.Now); err != nil {
+			return nil, err
+		}
 	}
 	if err := g.cop.AddTrustedOrigin(cfg.PublicURL.Scheme + "://" + cfg.PublicURL.Host); err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
@@ -111,7 +125,8 @@ func New(cfg Config) (*Gateway, error) {
 		if err != nil {
 			return nil, fmt.Errorf("proxy: upstream %s: %w", rt, err)
 		}
-		if err := g.routes.add(rt.Host, rt.Prefix, &route{name: rt.Host + rt.Prefix, proxy: p}); err != nil {
+		entry := &route{name: rt.Host + rt.Prefix, audience: rt.Target.Scheme + "://" + rt.Target.Host, proxy: p}
+		if err := g.routes.add(rt.Host, rt.Prefix, entry); err != nil {
 			return nil, fmt.Errorf("proxy: %w", err)
 		}
 	}
@@ -152,8 +167,9 @@ type reqState struct {
 
 // route is one entry of the route table.
 type route struct {
-	name  string // host+prefix, the metrics label
-	proxy *upstream.Proxy
+	name     string // host+prefix, the metrics label
+	audience string // the upstream's origin: the aud of its identity assertions
+	proxy    *upstream.Proxy
 }
 
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, st *reqState, cerr error) {

@@ -65,6 +65,7 @@ func (m *Main) build(ctx context.Context, s *settings, reg *prometheus.Registry)
 		Transport:      upstream.NewTransport(10*time.Second, 0),
 		Logger:         m.logger,
 		Registerer:     reg,
+		Assertion:      s.assertion,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -30,6 +30,8 @@ type config struct {
 	shutdownTimeout         time.Duration
 	logFormat, logLevel     string
 	insecureIssuerHTTP      bool
+	identityAssertion       bool
+	assertionKeyFile        string
 	clientSecret, cookieKey []byte // read from files or GATEHOUSE_CLIENT_SECRET / GATEHOUSE_COOKIE_SECRET
 }
 
@@ -65,6 +67,8 @@ func newFlagSet(name string, c *config, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 25*time.Second, "how long in-flight requests may finish after SIGTERM")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&c.identityAssertion, "identity-assertion", false, "send every upstream a short-lived ES256 JWT of the caller's identity in X-Forwarded-Assertion (aud = the upstream's origin); keys at <endpoint-prefix>/jwks")
+	fs.StringVar(&c.assertionKeyFile, "assertion-key-file", "", "PEM file with P-256 private keys for --identity-assertion; the first signs, all are published (rotation); absent: a key generated at start")
 	fs.BoolVar(&c.insecureIssuerHTTP, "insecure-issuer-http", false, "allow an http:// issuer that is not on loopback (development only)")
 	return fs
 }

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -63,6 +64,7 @@ type settings struct {
 	scopes    []string
 	postLogin string
 	level     slog.Level
+	assertion *proxy.AssertionConfig
 }
 
 // validate checks every flag and their combinations.
@@ -148,6 +150,21 @@ func (c *config) validate() (*settings, error) {
 	}
 	if err := s.level.UnmarshalText([]byte(c.logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level %q must be debug, info, warn or error", c.logLevel)
+	}
+	if c.assertionKeyFile != "" && !c.identityAssertion {
+		return nil, errors.New("--assertion-key-file is set but --identity-assertion is off")
+	}
+	if c.identityAssertion {
+		s.assertion = &proxy.AssertionConfig{}
+		if c.assertionKeyFile != "" {
+			pemData, err := os.ReadFile(c.assertionKeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("--assertion-key-file: %v", err)
+			}
+			if s.assertion.Keys, err = proxy.ParseAssertionKeys(pemData); err != nil {
+				return nil, fmt.Errorf("--assertion-key-file: %v", err)
+			}
+		}
 	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		return nil, fmt.Errorf("--log-format %q must be text or json", c.logFormat)

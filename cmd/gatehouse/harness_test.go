@@ -37,6 +37,8 @@ type harnessOptions struct {
 	revokeReuse bool
 	extraFlags  []string
 	scope       string
+	// flagsFor adds flags that need the harness's addresses.
+	flagsFor func(h *harness) []string
 }
 
 type syncBuffer struct {
@@ -155,6 +157,9 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 		"--public-url=" + h.gw, "--issuer=" + h.issURL, "--client-id=gw",
 		"--upstream=/=" + h.up.url, "--scope=" + scope, "--log-level=debug",
 	}, o.extraFlags...)
+	if o.flagsFor != nil {
+		args = append(args, o.flagsFor(h)...)
+	}
 	m := NewMain(h.logs)
 	m.AppListener, m.AdminListener = appLn, adminLn
 	if err := m.ParseFlags(args, func(k string) string { return env[k] }); err != nil {

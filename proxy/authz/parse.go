@@ -112,6 +112,9 @@ func parse(text string) (*rule, string) {
 	if r.action != actRequire && (r.who != anyone || len(r.reqs) > 0) {
 		return nil, standAlone(r.action)
 	}
+	if r.who == machines && slices.ContainsFunc(r.reqs, func(q requirement) bool { return q.kind <= kDomains }) {
+		return nil, "machines never satisfy subjects=, emails= or domains=, which name people"
+	}
 	slices.SortFunc(r.reqs, func(a, b requirement) int { return int(a.kind - b.kind) })
 	return r, ""
 }
@@ -200,14 +203,14 @@ func checkPrefix(p string) string {
 	return ""
 }
 
-// isHostPattern reports whether h is a lower-case host name, or one
-// preceded by "*.".
+// isHostPattern reports whether h is a host name, or one preceded by "*.".
 func isHostPattern(h string) bool {
 	return isHostName(strings.TrimPrefix(h, "*."))
 }
 
-// isHostName reports whether h is a lower-case DNS name or IPv4 address:
-// dot-separated labels of letters, digits, '-' and '_'.
+// isHostName reports whether h is a DNS name or IPv4 address: dot-separated
+// labels of ASCII letters, digits, '-' and '_'. Rule hosts and domains are
+// lower-cased before they are checked.
 func isHostName(h string) bool {
 	if h == "" || len(h) > 253 {
 		return false
@@ -217,7 +220,7 @@ func isHostName(h string) bool {
 			return false
 		}
 		for i := 0; i < len(l); i++ {
-			if c := l[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '_' {
+			if c := lower(l[i]); (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '_' {
 				return false
 			}
 		}
@@ -250,7 +253,11 @@ func (r *rule) parseAction(f string) string {
 	}
 	k := slices.Index(kindWords[:], key)
 	if k < 0 {
-		if h, ok := hints[strings.ToLower(key)]; ok {
+		h, ok := hints[strings.ToLower(key)]
+		if slices.Contains(kindWords[:], strings.ToLower(key)) {
+			h, ok = strings.ToLower(key), true
+		}
+		if ok {
 			return fmt.Sprintf("unknown requirement %q (did you mean %q?)", key, h)
 		}
 		return fmt.Sprintf("unknown requirement %q", key)
