@@ -6,42 +6,130 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gatehouse-proxy/gatehouse/proxy/authz"
 	"github.com/gatehouse-proxy/gatehouse/session"
 	"github.com/gatehouse-proxy/gatehouse/upstream"
 )
 
-// authenticateAndForward is the protected path: authenticate the caller,
-// then forward with its identity.
-func (g *Gateway) authenticateAndForward(w http.ResponseWriter, r *http.Request, st *reqState, rt *route) {
-	if r.Header.Get("Authorization") != "" {
-		// A request that brings its own credentials is judged by them alone,
-		// never by a cookie. Machine credentials are not enabled, so any of
-		// them is refused rather than forwarded.
-		g.unauthorized(w, r, st, `Bearer realm="gatehouse", error="invalid_token", error_description="token not accepted"`)
-		return
+// verdict is what authentication and authorization decided about one
+// request, before anyone writes a response.
+type verdict struct {
+	kind      verdictKind
+	id        *session.Identity
+	sess      *session.Session // the browser session, when there is one
+	status    int              // for kindRefused: the HTTP status
+	challenge string           // WWW-Authenticate for 401/403
+	reason    string           // safe to show
+	err       error            // for kindFailed
+}
+
+type verdictKind int
+
+const (
+	kindFailed   verdictKind = iota // technical failure: fail closed
+	kindAllow                       // authenticated and allowed
+	kindPublic                      // public route: no authentication
+	kindNeedAuth                    // no credentials: sign in / 401
+	kindDeny                        // authenticated, not allowed: 403
+	kindRefused                     // credentials present but bad: status + challenge
+)
+
+const challengeBasic = `Bearer realm="gatehouse"`
+
+// decide authenticates r and authorizes it for the original request
+// (method, host, path): the request itself in proxy mode, the ingress's
+// request in forward-auth mode.
+func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, method, host, path string) verdict {
+	if g.cfg.Policy != nil && g.cfg.Policy.Public(method, host, path) {
+		return verdict{kind: kindPublic}
 	}
+	var v verdict
+	if r.Header.Get("Authorization") != "" {
+		// A request that brings its own credentials is judged by them
+		// alone, never by a cookie.
+		v = g.authenticateMachine(r)
+	} else {
+		v = g.authenticateSession(w, r)
+	}
+	if v.kind != kindAllow {
+		if v.kind == kindNeedAuth && g.cfg.Policy != nil {
+			// An anonymous caller on a route closed to everyone is told
+			// so, rather than sent to sign in for nothing.
+			if res := g.cfg.Policy.Decide(nil, method, host, path); res.Decision == authz.Deny {
+				return verdict{kind: kindDeny, reason: res.Reason}
+			}
+		}
+		return v
+	}
+	if g.cfg.Policy == nil {
+		return v
+	}
+	res := g.cfg.Policy.Decide(v.id, method, host, path)
+	switch res.Decision {
+	case authz.Allow, authz.Public:
+		return v
+	case authz.NeedAuth:
+		return verdict{kind: kindNeedAuth}
+	}
+	v.kind, v.reason = kindDeny, res.Reason
+	if res.InsufficientScope {
+		v.challenge = `Bearer realm="gatehouse", error="insufficient_scope"`
+	}
+	return v
+}
+
+func (g *Gateway) authenticateSession(w http.ResponseWriter, r *http.Request) verdict {
 	s, ok, err := g.cfg.Login.Authenticate(w, r)
 	if err != nil {
 		g.metrics.auth.WithLabelValues("session", "error", "store").Inc()
-		g.fail(w, r, st, err)
-		return
+		return verdict{kind: kindFailed, err: err}
 	}
 	if !ok {
-		g.unauthenticated(w, r, st)
-		return
+		return verdict{kind: kindNeedAuth}
 	}
 	g.metrics.auth.WithLabelValues("session", "ok", "").Inc()
-	st.outcome, st.user = "proxied", s.Identity.Subject
-	h := identityHeaders(&s.Identity, st)
-	if g.assert != nil {
-		tok, err := g.assert.sign(&s.Identity, rt.audience)
-		if err != nil {
-			g.fail(w, r, st, err)
-			return
+	return verdict{kind: kindAllow, id: &s.Identity, sess: s}
+}
+
+// authenticateMachine judges an Authorization header. Machine credentials
+// are not enabled, so every one is refused rather than forwarded.
+func (g *Gateway) authenticateMachine(r *http.Request) verdict {
+	g.metrics.auth.WithLabelValues("jwt", "rejected", "disabled").Inc()
+	return verdict{kind: kindRefused, status: http.StatusUnauthorized,
+		challenge: `Bearer realm="gatehouse", error="invalid_token", error_description="token not accepted"`}
+}
+
+// authenticateAndForward is proxy mode: decide, then forward or answer.
+func (g *Gateway) authenticateAndForward(w http.ResponseWriter, r *http.Request, st *reqState, rt *route) {
+	v := g.decide(w, r, r.Method, hostOnly(r.Host), st.path)
+	switch v.kind {
+	case kindPublic:
+		st.outcome = "public"
+		g.forward(w, r, st, rt, g.baseHeaders(st))
+	case kindAllow:
+		st.outcome, st.user = "proxied", v.id.Subject
+		h := g.baseHeaders(st)
+		setIdentity(h, v.id)
+		if g.assert != nil {
+			tok, err := g.assert.sign(v.id, rt.audience)
+			if err != nil {
+				g.fail(w, r, st, err)
+				return
+			}
+			h[AssertionHeader] = []string{tok}
 		}
-		h[AssertionHeader] = []string{tok}
+		g.forward(w, r, st, rt, h)
+	case kindNeedAuth:
+		g.unauthenticated(w, r, st)
+	case kindDeny:
+		g.forbidden(w, r, st, v)
+	case kindRefused:
+		st.outcome = "unauthenticated"
+		w.Header().Set("WWW-Authenticate", v.challenge)
+		writeError(w, r, st.id, v.status, "the credentials were not accepted")
+	default:
+		g.fail(w, r, st, v.err)
 	}
-	g.forward(w, r, st, rt, h)
 }
 
 // forward hands the request to the route's upstream with headers h.
@@ -51,10 +139,21 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, st *reqState, 
 	st.upstream = time.Since(start)
 }
 
-// identityHeaders are set on the upstream request after every client-sent
-// copy of them has been stripped.
-func identityHeaders(id *session.Identity, st *reqState) http.Header {
+// baseHeaders are the headers every forwarded request gets.
+func (g *Gateway) baseHeaders(st *reqState) http.Header {
 	h := make(http.Header, 8)
+	h["X-Request-Id"] = []string{st.id}
+	if c := st.client; c.trusted {
+		h["X-Forwarded-For"] = []string{c.xff}
+		h["X-Forwarded-Proto"] = []string{c.proto}
+		h["X-Forwarded-Host"] = []string{c.host}
+	}
+	return h
+}
+
+// setIdentity adds the identity headers. Client-sent copies have been
+// stripped by then, whatever their spelling.
+func setIdentity(h http.Header, id *session.Identity) {
 	h["X-Forwarded-User"] = []string{id.Subject}
 	if id.Email != "" {
 		h["X-Forwarded-Email"] = []string{id.Email}
@@ -65,13 +164,14 @@ func identityHeaders(id *session.Identity, st *reqState) http.Header {
 	if len(id.Groups) > 0 {
 		h["X-Forwarded-Groups"] = []string{strings.Join(id.Groups, ",")}
 	}
-	h["X-Request-Id"] = []string{st.id}
-	if c := st.client; c.trusted {
-		h["X-Forwarded-For"] = []string{c.xff}
-		h["X-Forwarded-Proto"] = []string{c.proto}
-		h["X-Forwarded-Host"] = []string{c.host}
+	if id.ClientID != "" && id.Machine {
+		h["X-Forwarded-Client-Id"] = []string{id.ClientID}
 	}
-	return h
+	if id.Machine {
+		h["X-Forwarded-Caller"] = []string{"machine"}
+	} else {
+		h["X-Forwarded-Caller"] = []string{"user"}
+	}
 }
 
 // unauthenticated answers a request without valid credentials: browsers
@@ -79,7 +179,7 @@ func identityHeaders(id *session.Identity, st *reqState) http.Header {
 // 401, so scripts and XHR never follow a login redirect.
 func (g *Gateway) unauthenticated(w http.ResponseWriter, r *http.Request, st *reqState) {
 	if !isNavigation(r) {
-		g.unauthorized(w, r, st, `Bearer realm="gatehouse"`)
+		g.unauthorized(w, r, st, challengeBasic)
 		return
 	}
 	st.outcome = "login"
@@ -92,6 +192,34 @@ func (g *Gateway) unauthorized(w http.ResponseWriter, r *http.Request, st *reqSt
 	st.outcome = "unauthenticated"
 	w.Header().Set("WWW-Authenticate", challenge)
 	writeError(w, r, st.id, http.StatusUnauthorized, "authentication required")
+}
+
+// forbidden answers an authenticated caller that the policy refuses: a
+// page naming who they are signed in as for browsers, JSON otherwise.
+func (g *Gateway) forbidden(w http.ResponseWriter, r *http.Request, st *reqState, v verdict) {
+	st.outcome = "forbidden"
+	if v.challenge != "" {
+		w.Header().Set("WWW-Authenticate", v.challenge)
+	}
+	if v.id == nil || !wantsHTML(r) {
+		writeError(w, r, st.id, http.StatusForbidden, "not allowed: "+v.reason)
+		return
+	}
+	st.user = v.id.Subject
+	who := v.id.Email
+	if who == "" {
+		who = v.id.PreferredUsername
+	}
+	if who == "" {
+		who = v.id.Subject
+	}
+	writePage(w, http.StatusForbidden, page{
+		Title:     "Not allowed",
+		Message:   "You are signed in as " + who + ", but this account may not open this page (" + v.reason + ").",
+		Form:      g.cfg.EndpointPrefix + "/sign_out",
+		Button:    "Sign in as someone else",
+		RequestID: st.id,
+	})
 }
 
 // returnTo is where the browser goes after signing in: the page it asked

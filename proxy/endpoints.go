@@ -20,6 +20,9 @@ func (g *Gateway) endpoints() *http.ServeMux {
 	mux.HandleFunc("POST "+p+"/sign_out", g.signOut)
 	mux.HandleFunc("GET "+p+"/userinfo", g.userinfo)
 	mux.HandleFunc("GET "+p+"/jwks", g.jwks)
+	// Any method: nginx sends the sub-request with the original method.
+	// The body is never read.
+	mux.HandleFunc(p+"/auth", g.forwardAuth)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		g.reject(w, r, stateOf(r.Context()), http.StatusNotFound, "no such gatehouse endpoint")
 	})

@@ -25,6 +25,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/gatehouse-proxy/gatehouse/proxy/authz"
 	"github.com/gatehouse-proxy/gatehouse/proxy/login"
 	"github.com/gatehouse-proxy/gatehouse/upstream"
 )
@@ -59,6 +60,9 @@ type Config struct {
 	Assertion *AssertionConfig
 	// Now defaults to time.Now.
 	Now func() time.Time
+	// Policy authorizes requests; nil: every route needs a signed-in
+	// caller and any signed-in caller may pass.
+	Policy *authz.Policy
 }
 
 // Gateway is the http.Handler that fronts the upstreams.

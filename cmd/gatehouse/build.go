@@ -66,6 +66,7 @@ func (m *Main) build(ctx context.Context, s *settings, reg *prometheus.Registry)
 		Logger:         m.logger,
 		Registerer:     reg,
 		Assertion:      s.assertion,
+		Policy:         s.policy,
 	})
 	if err != nil {
 		return nil, nil, err

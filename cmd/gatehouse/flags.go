@@ -9,6 +9,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-proxy/gatehouse/proxy/authz"
 )
 
 // config is everything the flags say, before validation turns it into the
@@ -31,6 +33,8 @@ type config struct {
 	logFormat, logLevel     string
 	insecureIssuerHTTP      bool
 	identityAssertion       bool
+	rules                   listFlag
+	defaultDeny             bool
 	assertionKeyFile        string
 	clientSecret, cookieKey []byte // read from files or GATEHOUSE_CLIENT_SECRET / GATEHOUSE_COOKIE_SECRET
 }
@@ -67,6 +71,8 @@ func newFlagSet(name string, c *config, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 25*time.Second, "how long in-flight requests may finish after SIGTERM")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.Var(&c.rules, "rule", "repeatable authorization rule `[METHODS ][host]/path/ ACTION...`, e.g. '/admin/ groups=admins' or 'GET /public/ public' (grammar below)")
+	fs.BoolVar(&c.defaultDeny, "default-deny", false, "refuse every request that no --rule matches (default: unlisted routes need any signed-in caller)")
 	fs.BoolVar(&c.identityAssertion, "identity-assertion", false, "send every upstream a short-lived ES256 JWT of the caller's identity in X-Forwarded-Assertion (aud = the upstream's origin); keys at <endpoint-prefix>/jwks")
 	fs.StringVar(&c.assertionKeyFile, "assertion-key-file", "", "PEM file with P-256 private keys for --identity-assertion; the first signs, all are published (rotation); absent: a key generated at start")
 	fs.BoolVar(&c.insecureIssuerHTTP, "insecure-issuer-http", false, "allow an http:// issuer that is not on loopback (development only)")
@@ -156,4 +162,5 @@ func usage(fs *flag.FlagSet, out io.Writer) {
 		}
 		fmt.Fprintln(out)
 	}
+	fmt.Fprintf(out, "\n%s\n", authz.Grammar)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse-proxy/gatehouse/proxy"
+	"github.com/gatehouse-proxy/gatehouse/proxy/authz"
 	"github.com/gatehouse-proxy/gatehouse/proxy/login"
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
@@ -65,6 +66,7 @@ type settings struct {
 	postLogin string
 	level     slog.Level
 	assertion *proxy.AssertionConfig
+	policy    *authz.Policy
 }
 
 // validate checks every flag and their combinations.
@@ -150,6 +152,11 @@ func (c *config) validate() (*settings, error) {
 	}
 	if err := s.level.UnmarshalText([]byte(c.logLevel)); err != nil {
 		return nil, fmt.Errorf("--log-level %q must be debug, info, warn or error", c.logLevel)
+	}
+	if len(c.rules) > 0 || c.defaultDeny {
+		if s.policy, err = authz.New(authz.Config{Rules: c.rules, DefaultDeny: c.defaultDeny}); err != nil {
+			return nil, fmt.Errorf("--rule: %w", err)
+		}
 	}
 	if c.assertionKeyFile != "" && !c.identityAssertion {
 		return nil, errors.New("--assertion-key-file is set but --identity-assertion is off")
