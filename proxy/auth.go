@@ -110,6 +110,7 @@ func (g *Gateway) authenticateAndForward(w http.ResponseWriter, r *http.Request,
 		st.outcome, st.user = "proxied", v.id.Subject
 		h := g.baseHeaders(st)
 		setIdentity(h, v.id)
+		g.legacyHeaders(h, rt, v, r.Header.Get("Authorization"))
 		if g.assert != nil {
 			tok, err := g.assert.sign(v.id, rt.audience)
 			if err != nil {

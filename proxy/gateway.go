@@ -63,6 +63,10 @@ type Config struct {
 	// Policy authorizes requests; nil: every route needs a signed-in
 	// caller and any signed-in caller may pass.
 	Policy *authz.Policy
+	// Headers add identity headers for legacy applications.
+	Headers []HeaderRule
+	// PassAuthorization is one of the PassAuthorization constants.
+	PassAuthorization string
 }
 
 // Gateway is the http.Handler that fronts the upstreams.
@@ -116,12 +120,25 @@ func New(cfg Config) (*Gateway, error) {
 	if err := g.cop.AddTrustedOrigin(cfg.PublicURL.Scheme + "://" + cfg.PublicURL.Host); err != nil {
 		return nil, fmt.Errorf("proxy: %w", err)
 	}
+	switch cfg.PassAuthorization {
+	case PassAuthorizationNone, PassAuthorizationBasic, PassAuthorizationBearer:
+	default:
+		return nil, fmt.Errorf("proxy: PassAuthorization %q is not none, basic or bearer", cfg.PassAuthorization)
+	}
+	var strip []string
+	for _, hr := range cfg.Headers {
+		strip = append(strip, hr.Name)
+		if hr.Route != "" && !hasRoute(cfg.Routes, hr.Route) {
+			return nil, fmt.Errorf("proxy: header %s names route %q, which no upstream has", hr.Name, hr.Route)
+		}
+	}
 	errorLog := slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelError)
 	for _, rt := range cfg.Routes {
 		p, err := upstream.New(upstream.Config{
 			Target:            rt.Target,
 			Transport:         cfg.Transport,
 			PassHostHeader:    true,
+			StripHeaders:      strip,
 			StripCookiePrefix: cfg.CookiePrefix,
 			ErrorHandler:      g.upstreamError,
 			ErrorLog:          log.New(errorLog.Writer(), "", 0),
@@ -130,6 +147,11 @@ func New(cfg Config) (*Gateway, error) {
 			return nil, fmt.Errorf("proxy: upstream %s: %w", rt, err)
 		}
 		entry := &route{name: rt.Host + rt.Prefix, audience: rt.Target.Scheme + "://" + rt.Target.Host, proxy: p}
+		for _, hr := range cfg.Headers {
+			if hr.Route == "" || hr.Route == entry.name {
+				entry.headers = append(entry.headers, hr)
+			}
+		}
 		if err := g.routes.add(rt.Host, rt.Prefix, entry); err != nil {
 			return nil, fmt.Errorf("proxy: %w", err)
 		}
@@ -173,7 +195,17 @@ type reqState struct {
 type route struct {
 	name     string // host+prefix, the metrics label
 	audience string // the upstream's origin: the aud of its identity assertions
+	headers  []HeaderRule
 	proxy    *upstream.Proxy
+}
+
+func hasRoute(routes []Route, name string) bool {
+	for _, r := range routes {
+		if r.Host+r.Prefix == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, st *reqState, cerr error) {

@@ -55,18 +55,20 @@ func (m *Main) build(ctx context.Context, s *settings, reg *prometheus.Registry)
 		return nil, nil, err
 	}
 	gw, err := proxy.New(proxy.Config{
-		PublicURL:      s.publicURL,
-		EndpointPrefix: m.cfg.endpointPrefix,
-		Routes:         s.routes,
-		TrustedProxies: s.trusted,
-		Login:          lg,
-		Redirects:      s.redirects,
-		CookiePrefix:   store.CookieName(),
-		Transport:      upstream.NewTransport(10*time.Second, 0),
-		Logger:         m.logger,
-		Registerer:     reg,
-		Assertion:      s.assertion,
-		Policy:         s.policy,
+		PublicURL:         s.publicURL,
+		EndpointPrefix:    m.cfg.endpointPrefix,
+		Routes:            s.routes,
+		TrustedProxies:    s.trusted,
+		Login:             lg,
+		Redirects:         s.redirects,
+		CookiePrefix:      store.CookieName(),
+		Transport:         upstream.NewTransport(10*time.Second, 0),
+		Logger:            m.logger,
+		Registerer:        reg,
+		Assertion:         s.assertion,
+		Policy:            s.policy,
+		Headers:           s.headers,
+		PassAuthorization: s.passAuth,
 	})
 	if err != nil {
 		return nil, nil, err

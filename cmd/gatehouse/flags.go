@@ -34,6 +34,8 @@ type config struct {
 	insecureIssuerHTTP      bool
 	identityAssertion       bool
 	rules                   listFlag
+	upstreamHeaders         listFlag
+	passAuthorization       string
 	defaultDeny             bool
 	assertionKeyFile        string
 	clientSecret, cookieKey []byte // read from files or GATEHOUSE_CLIENT_SECRET / GATEHOUSE_COOKIE_SECRET
@@ -73,6 +75,8 @@ func newFlagSet(name string, c *config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.Var(&c.rules, "rule", "repeatable authorization rule `[METHODS ][host]/path/ ACTION...`, e.g. '/admin/ groups=admins' or 'GET /public/ public' (grammar below)")
 	fs.BoolVar(&c.defaultDeny, "default-deny", false, "refuse every request that no --rule matches (default: unlisted routes need any signed-in caller)")
+	fs.Var(&c.upstreamHeaders, "upstream-header", "repeatable `[route:]Header=claim` adding an identity header for legacy apps, e.g. Remote-User=preferred_username or /legacy/:X-Remote-Email=email; claims: sub, email, preferred_username, name, groups, client_id, user")
+	fs.StringVar(&c.passAuthorization, "pass-authorization", "none", "Authorization sent upstream: none (bearer callers' own token passes, Basic never), basic (Basic base64(user:)) or bearer (the session's access token)")
 	fs.BoolVar(&c.identityAssertion, "identity-assertion", false, "send every upstream a short-lived ES256 JWT of the caller's identity in X-Forwarded-Assertion (aud = the upstream's origin); keys at <endpoint-prefix>/jwks")
 	fs.StringVar(&c.assertionKeyFile, "assertion-key-file", "", "PEM file with P-256 private keys for --identity-assertion; the first signs, all are published (rotation); absent: a key generated at start")
 	fs.BoolVar(&c.insecureIssuerHTTP, "insecure-issuer-http", false, "allow an http:// issuer that is not on loopback (development only)")

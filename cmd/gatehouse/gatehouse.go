@@ -67,6 +67,8 @@ type settings struct {
 	level     slog.Level
 	assertion *proxy.AssertionConfig
 	policy    *authz.Policy
+	headers   []proxy.HeaderRule
+	passAuth  string
 }
 
 // validate checks every flag and their combinations.
@@ -157,6 +159,23 @@ func (c *config) validate() (*settings, error) {
 		if s.policy, err = authz.New(authz.Config{Rules: c.rules, DefaultDeny: c.defaultDeny}); err != nil {
 			return nil, fmt.Errorf("--rule: %w", err)
 		}
+	}
+	for _, spec := range c.upstreamHeaders {
+		hr, err := proxy.ParseHeaderRule(spec)
+		if err != nil {
+			return nil, fmt.Errorf("--upstream-header %w", err)
+		}
+		if hr.Route != "" && !seen[hr.Route] {
+			return nil, fmt.Errorf("--upstream-header %q: no --upstream has the route %q", spec, hr.Route)
+		}
+		s.headers = append(s.headers, hr)
+	}
+	switch c.passAuthorization {
+	case "none":
+	case "basic", "bearer":
+		s.passAuth = c.passAuthorization
+	default:
+		return nil, fmt.Errorf("--pass-authorization %q must be none, basic or bearer", c.passAuthorization)
 	}
 	if c.assertionKeyFile != "" && !c.identityAssertion {
 		return nil, errors.New("--assertion-key-file is set but --identity-assertion is off")

@@ -229,3 +229,48 @@ func TestRuleErrorsNameTheRule(t *testing.T) {
 		t.Fatalf("bad rule: %v", err)
 	}
 }
+
+// Legacy apps get identity their own way; client copies never pass (36).
+func TestLegacyHeadersAndAuthorization(t *testing.T) {
+	for _, mode := range []string{"none", "basic", "bearer"} {
+		h := startHarness(t, harnessOptions{extraFlags: []string{
+			"--upstream-header=Remote-User=preferred_username", "--upstream-header=/:X-Remote-Groups=groups",
+			"--pass-authorization=" + mode,
+		}})
+		alice := h.sessionCookieHeader(t)
+		resp := send(t, &http.Client{}, "GET", h.gw+"/app", map[string]string{
+			"Cookie": alice, "Remote-User": "admin", "Remote_User": "admin", "X-Remote-Groups": "admins",
+			"Proxy-Authorization": "Basic Zm9vOmJhcg==",
+		})
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s: %d", mode, resp.StatusCode)
+		}
+		up := h.up.last(t)
+		if up.Header.Get("Remote-User") != "alice" || len(up.Header.Values("Remote-User")) != 1 || up.Header.Get("X-Remote-Groups") != "dev" {
+			t.Errorf("%s: Remote-User %q X-Remote-Groups %q", mode, up.Header.Values("Remote-User"), up.Header.Values("X-Remote-Groups"))
+		}
+		for name := range up.Header {
+			if strings.EqualFold(strings.ReplaceAll(name, "_", "-"), "remote-user") && name != "Remote-User" {
+				t.Errorf("%s: client variant %q reached the upstream", mode, name)
+			}
+		}
+		if up.Header.Get("Proxy-Authorization") != "" {
+			t.Errorf("%s: Proxy-Authorization forwarded", mode)
+		}
+		auth := up.Header.Values("Authorization")
+		switch mode {
+		case "none":
+			if len(auth) != 0 {
+				t.Errorf("none: upstream Authorization %q", auth)
+			}
+		case "basic":
+			if len(auth) != 1 || auth[0] != "Basic YWxpY2U6" { // alice:
+				t.Errorf("basic: upstream Authorization %q", auth)
+			}
+		case "bearer":
+			if len(auth) != 1 || !strings.HasPrefix(auth[0], "Bearer ey") {
+				t.Errorf("bearer: upstream Authorization %q", auth)
+			}
+		}
+	}
+}
