@@ -162,6 +162,9 @@ func isMethod(m string) bool {
 
 func (r *rule) parseTarget(f string) string {
 	slash := strings.IndexByte(f, '/')
+	if slash < 0 {
+		return fmt.Sprintf("%q is not [HOST]/PATH (a path starts with \"/\")", f)
+	}
 	host, prefix := strings.ToLower(f[:slash]), f[slash:]
 	if host != "" && !isHostPattern(host) {
 		return fmt.Sprintf("host %q must be a plain host name without port, optionally starting with \"*.\"", f[:slash])

@@ -55,6 +55,7 @@ func TestParseRuleRefuses(t *testing.T) {
 		{"api.example.com public", "neither a method list nor [HOST]/PATH"},
 		{"public /x/", `"public" is an action`},
 		{"GET", "missing [HOST]/PATH"},
+		{"GET example.com public", `"example.com" is not [HOST]/PATH`},
 		{"/x/", "missing action"},
 		{"GET /x/", "missing action"},
 		// Case 44: rules match the path, never the query.
