@@ -20,6 +20,18 @@ var errAmbiguousPath = errors.New("proxy: ambiguous request path")
 // forms such as %c0%ae). Because no encoded "/" survives, the decoded path
 // and the escaped path forwarded upstream name the same resource.
 func canonicalPath(escaped string) (string, error) {
+	return canonicalize(escaped, false)
+}
+
+// canonicalize is canonicalPath with a choice about ";" path parameters.
+// Refused by default: servers such as Tomcat strip "/admin;x/" to
+// "/admin/", so a rule on /admin/ would not see what the upstream serves.
+// When allowed, rules see the path with its parameters removed (see
+// stripParams) while the upstream gets the path as sent.
+func canonicalize(escaped string, allowParams bool) (string, error) {
+	if !allowParams && strings.IndexByte(escaped, ';') >= 0 {
+		return "", errAmbiguousPath
+	}
 	if escaped == "" || escaped[0] != '/' {
 		return "", errAmbiguousPath
 	}
@@ -121,4 +133,21 @@ func validMethod(m string) bool {
 		}
 	}
 	return true
+}
+
+// stripParams removes ";params" from every segment: the path as servers
+// that honour path parameters resolve it.
+func stripParams(p string) string {
+	if strings.IndexByte(p, ';') < 0 {
+		return p
+	}
+	var b strings.Builder
+	for i, seg := range strings.Split(p, "/") {
+		if i > 0 {
+			b.WriteByte('/')
+		}
+		name, _, _ := strings.Cut(seg, ";")
+		b.WriteString(name)
+	}
+	return b.String()
 }

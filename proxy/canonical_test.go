@@ -1,6 +1,9 @@
 package proxy
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestCanonicalPath(t *testing.T) {
 	ok := map[string]string{
@@ -10,7 +13,6 @@ func TestCanonicalPath(t *testing.T) {
 		"/a/b.c/d..e/.f":   "/a/b.c/d..e/.f",
 		"/caf%C3%A9":       "/café",
 		"/a%20b":           "/a b",
-		"/x;v=1/y":         "/x;v=1/y",
 		"/%41%42":          "/AB",
 		"/report%2520name": "", // refused below
 	}
@@ -38,6 +40,29 @@ func TestCanonicalPath(t *testing.T) {
 	} {
 		if got, err := canonicalPath(in); err == nil {
 			t.Errorf("canonicalPath(%q) = %q; want refusal", in, got)
+		}
+	}
+}
+
+func TestPathParameters(t *testing.T) {
+	for _, in := range []string{"/x;v=1/y", "/admin;x/secret", "/a;jsessionid=1"} {
+		if _, err := canonicalPath(in); err == nil {
+			t.Errorf("canonicalPath(%q) accepted a path parameter by default", in)
+		}
+		got, err := canonicalize(in, true)
+		if err != nil {
+			t.Errorf("canonicalize(%q, true): %v", in, err)
+		}
+		if strings.Contains(stripParams(got), ";") {
+			t.Errorf("stripParams(%q) = %q", got, stripParams(got))
+		}
+	}
+	if got := stripParams("/admin;x/secret;y=2/z"); got != "/admin/secret/z" {
+		t.Errorf("stripParams = %q", got)
+	}
+	for _, in := range []string{"/x/..;/admin", "/x/.;a/y"} {
+		if _, err := canonicalize(in, true); err == nil {
+			t.Errorf("canonicalize(%q, true) accepted a dot segment", in)
 		}
 	}
 }

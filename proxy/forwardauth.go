@@ -69,9 +69,12 @@ func (g *Gateway) originalRequest(r *http.Request, st *reqState) (original, erro
 	}
 	rawPath, _, _ := strings.Cut(uri, "?")
 	rawPath, _, _ = strings.Cut(rawPath, "#")
-	p, err := canonicalPath(rawPath)
+	p, err := canonicalize(rawPath, g.cfg.AllowPathParams)
 	if err != nil || strings.Contains(uri, "#") {
 		return o, errForwardedRequest
+	}
+	if g.cfg.AllowPathParams {
+		p = stripParams(p)
 	}
 	o.path, o.requestURI = p, uri
 	return o, nil

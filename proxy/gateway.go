@@ -67,6 +67,9 @@ type Config struct {
 	Headers []HeaderRule
 	// PassAuthorization is one of the PassAuthorization constants.
 	PassAuthorization string
+	// AllowPathParams accepts ";" path parameters (default: 400); rules
+	// and routes then see the path without them.
+	AllowPathParams bool
 }
 
 // Gateway is the http.Handler that fronts the upstreams.
@@ -218,10 +221,13 @@ func (g *Gateway) serve(w http.ResponseWriter, r *http.Request, st *reqState, ce
 		return
 	}
 	rawPath, rawQuery, _ := strings.Cut(r.RequestURI, "?")
-	path, err := canonicalPath(rawPath)
+	path, err := canonicalize(rawPath, g.cfg.AllowPathParams)
 	if err != nil {
 		g.reject(w, r, st, http.StatusBadRequest, "the request path is ambiguous (encoded slashes, dot segments, backslashes or control characters)")
 		return
+	}
+	if g.cfg.AllowPathParams {
+		path = stripParams(path)
 	}
 	st.path = path
 	if rawQuery != "" && hasAccessTokenParam(rawQuery) {

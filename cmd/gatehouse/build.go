@@ -69,6 +69,7 @@ func (m *Main) build(ctx context.Context, s *settings, reg *prometheus.Registry)
 		Policy:            s.policy,
 		Headers:           s.headers,
 		PassAuthorization: s.passAuth,
+		AllowPathParams:   m.cfg.allowPathParams,
 	})
 	if err != nil {
 		return nil, nil, err

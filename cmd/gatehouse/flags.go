@@ -36,6 +36,7 @@ type config struct {
 	rules                   listFlag
 	upstreamHeaders         listFlag
 	passAuthorization       string
+	allowPathParams         bool
 	defaultDeny             bool
 	assertionKeyFile        string
 	clientSecret, cookieKey []byte // read from files or GATEHOUSE_CLIENT_SECRET / GATEHOUSE_COOKIE_SECRET
@@ -77,6 +78,7 @@ func newFlagSet(name string, c *config, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&c.defaultDeny, "default-deny", false, "refuse every request that no --rule matches (default: unlisted routes need any signed-in caller)")
 	fs.Var(&c.upstreamHeaders, "upstream-header", "repeatable `[route:]Header=claim` adding an identity header for legacy apps, e.g. Remote-User=preferred_username or /legacy/:X-Remote-Email=email; claims: sub, email, preferred_username, name, groups, client_id, user")
 	fs.StringVar(&c.passAuthorization, "pass-authorization", "none", "Authorization sent upstream: none (bearer callers' own token passes, Basic never), basic (Basic base64(user:)) or bearer (the session's access token)")
+	fs.BoolVar(&c.allowPathParams, "allow-path-params", false, "accept ';' path parameters (e.g. ;jsessionid=) instead of answering 400; rules and routes then match the path without them")
 	fs.BoolVar(&c.identityAssertion, "identity-assertion", false, "send every upstream a short-lived ES256 JWT of the caller's identity in X-Forwarded-Assertion (aud = the upstream's origin); keys at <endpoint-prefix>/jwks")
 	fs.StringVar(&c.assertionKeyFile, "assertion-key-file", "", "PEM file with P-256 private keys for --identity-assertion; the first signs, all are published (rotation); absent: a key generated at start")
 	fs.BoolVar(&c.insecureIssuerHTTP, "insecure-issuer-http", false, "allow an http:// issuer that is not on loopback (development only)")

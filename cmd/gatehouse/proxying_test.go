@@ -56,7 +56,7 @@ func TestAttackPathsOnTheWire(t *testing.T) {
 		"/public/../admin", "/public/%2e%2e/admin", "/public/%2E%2E%2Fadmin", "/public/.%2e/admin", "/public%2F..%2Fadmin",
 		"/public%2fsecret", "/%2e%2e/admin", "//admin", "/public//../admin", "///public/../admin", `/public\..\admin`,
 		"/public/%5c..%5cadmin", "/public/%00/../admin", "/public/%c0%ae%c0%ae/admin", "/public/%zz", "/foo/secret%23/bar",
-		"/xxx/..;/admin", "http://169.254.169.254/latest/meta-data/", "https://admin.apps.test/secret", "*",
+		"/xxx/..;/admin", "/admin;x/secret", "/public;/../admin", "http://169.254.169.254/latest/meta-data/", "https://admin.apps.test/secret", "*",
 	} {
 		for _, withCookie := range []bool{false, true} {
 			req := "GET " + target + " HTTP/1.1\r\nHost: app.test\r\nAccept: text/html\r\n"
