@@ -3,6 +3,7 @@ package login
 import (
 	"errors"
 	"fmt"
+	"net/mail"
 	"strings"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -41,7 +42,9 @@ func (l *Login) identity(idt *oidc.IDToken) (*session.Identity, error) {
 		if !safeValue(email) {
 			return nil, errors.New("login: email has characters not allowed in a header")
 		}
-		id.Email = email
+		if validEmail(email) {
+			id.Email = email
+		}
 	}
 	for _, f := range []struct {
 		claim string
@@ -91,6 +94,17 @@ func Groups(claims map[string]any, path string) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// validEmail accepts a bare address with exactly one "@" that net/mail
+// parses back to itself. Anything else ("a@evil.test@corp.test", display
+// names, comments) is not forwarded as an email at all.
+func validEmail(s string) bool {
+	if strings.Count(s, "@") != 1 {
+		return false
+	}
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Name == "" && a.Address == s
 }
 
 // safeValue reports whether s can be sent as an HTTP header value without
