@@ -37,6 +37,7 @@ type config struct {
 	upstreamHeaders         listFlag
 	passAuthorization       string
 	allowPathParams         bool
+	tlsCertFile, tlsKeyFile string
 	defaultDeny             bool
 	assertionKeyFile        string
 	clientSecret, cookieKey []byte // read from files or GATEHOUSE_CLIENT_SECRET / GATEHOUSE_COOKIE_SECRET
@@ -78,6 +79,8 @@ func newFlagSet(name string, c *config, out io.Writer) *flag.FlagSet {
 	fs.BoolVar(&c.defaultDeny, "default-deny", false, "refuse every request that no --rule matches (default: unlisted routes need any signed-in caller)")
 	fs.Var(&c.upstreamHeaders, "upstream-header", "repeatable `[route:]Header=claim` adding an identity header for legacy apps, e.g. Remote-User=preferred_username or /legacy/:X-Remote-Email=email; claims: sub, email, preferred_username, name, groups, client_id, user")
 	fs.StringVar(&c.passAuthorization, "pass-authorization", "none", "Authorization sent upstream: none (bearer callers' own token passes, Basic never), basic (Basic base64(user:)) or bearer (the session's access token)")
+	fs.StringVar(&c.tlsCertFile, "tls-cert-file", "", "PEM certificate (chain) for the app listener; with --tls-key-file, gatehouse serves HTTPS and reloads both when they change")
+	fs.StringVar(&c.tlsKeyFile, "tls-key-file", "", "PEM private key for --tls-cert-file")
 	fs.BoolVar(&c.allowPathParams, "allow-path-params", false, "accept ';' path parameters (e.g. ;jsessionid=) instead of answering 400; rules and routes then match the path without them")
 	fs.BoolVar(&c.identityAssertion, "identity-assertion", false, "send every upstream a short-lived ES256 JWT of the caller's identity in X-Forwarded-Assertion (aud = the upstream's origin); keys at <endpoint-prefix>/jwks")
 	fs.StringVar(&c.assertionKeyFile, "assertion-key-file", "", "PEM file with P-256 private keys for --identity-assertion; the first signs, all are published (rotation); absent: a key generated at start")
@@ -155,7 +158,7 @@ func (c *config) readSecrets(getenv func(string) string) error {
 
 // usage prints the flags sorted, with their environment names.
 func usage(fs *flag.FlagSet, out io.Writer) {
-	fmt.Fprintf(out, "Usage: gatehouse [flags]\n       gatehouse demo [flags]\n       gatehouse version\n\nFlags (each also from the environment variable shown):\n")
+	fmt.Fprintf(out, "Usage: gatehouse [flags]\n       gatehouse demo [flags]\n       gatehouse check-config [flags]\n       gatehouse version\n\nFlags (each also from the environment variable shown):\n")
 	var names []string
 	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
 	sort.Strings(names)

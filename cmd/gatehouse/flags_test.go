@@ -142,3 +142,26 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("version: %v %q", err, out.String())
 	}
 }
+
+func TestCheckConfig(t *testing.T) {
+	h := startHarness(t, harnessOptions{})
+	env := envOf(map[string]string{"GATEHOUSE_COOKIE_SECRET": testCookieKey})
+	args := []string{"check-config", "--public-url=https://app.test", "--issuer=" + h.issURL, "--client-id=gw", "--upstream=/=http://127.0.0.1:1"}
+	var out bytes.Buffer
+	if err := run(context.Background(), args, env, &out, &out); err != nil {
+		t.Fatalf("check-config: %v\n%s", err, out.String())
+	}
+	for _, want := range []string{"flags: ok", "issuer: ok", "jwks: 2 key(s)", "https://app.test/oauth2/callback"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("check-config output lacks %q:\n%s", want, out.String())
+		}
+	}
+	args[2] = "--issuer=http://127.0.0.1:1"
+	if err := run(context.Background(), args, env, &out, &out); err == nil || !strings.Contains(err.Error(), "--issuer") {
+		t.Errorf("unreachable issuer: %v", err)
+	}
+	args[2] = "--issuer=" + h.issURL
+	if err := run(context.Background(), append(args, "--scope="), env, &out, &out); err == nil || !strings.Contains(err.Error(), "--scope") {
+		t.Errorf("bad flag: %v", err)
+	}
+}

@@ -192,6 +192,9 @@ func (c *config) validate() (*settings, error) {
 			}
 		}
 	}
+	if (c.tlsCertFile == "") != (c.tlsKeyFile == "") {
+		return nil, errors.New("--tls-cert-file and --tls-key-file go together")
+	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		return nil, fmt.Errorf("--log-format %q must be text or json", c.logFormat)
 	}
@@ -238,8 +241,27 @@ func (m *Main) Run(ctx context.Context) error {
 		ReadHeaderTimeout: 5 * time.Second,
 		MaxHeaderBytes:    8 << 10,
 	}
+	appLn := m.AppListener
+	if m.cfg.tlsCertFile != "" {
+		certs, err := newCertReloader(m.cfg.tlsCertFile, m.cfg.tlsKeyFile, func(err error) {
+			m.logger.Error("TLS certificate reload failed; keeping the previous one", "err", err)
+		})
+		if err != nil {
+			m.cancel()
+			m.AppListener.Close()
+			m.AdminListener.Close()
+			return err
+		}
+		m.app.TLSConfig = certs.tlsConfig()
+	}
 	m.served = make(chan error, 2)
-	go func() { m.served <- ignoreClosed(m.app.Serve(m.AppListener)) }()
+	go func() {
+		if m.app.TLSConfig != nil {
+			m.served <- ignoreClosed(m.app.ServeTLS(appLn, "", ""))
+			return
+		}
+		m.served <- ignoreClosed(m.app.Serve(appLn))
+	}()
 	go func() { m.served <- ignoreClosed(m.admin.Serve(m.AdminListener)) }()
 	m.logger.Info("gatehouse started", "version", version, "listen", m.AppListener.Addr().String(),
 		"admin", m.AdminListener.Addr().String(), "public_url", s.publicURL.String(), "issuer", m.cfg.issuer)

@@ -44,6 +44,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 			return nil
 		case "demo":
 			return runDemo(ctx, args[1:], getenv, stdout, stderr)
+		case "check-config":
+			return runCheckConfig(ctx, args[1:], getenv, stdout, stderr)
 		}
 	}
 	m := NewMain(stderr)
