@@ -20,6 +20,7 @@ func (g *Gateway) endpoints() *http.ServeMux {
 	mux.HandleFunc("POST "+p+"/sign_out", g.signOut)
 	mux.HandleFunc("GET "+p+"/userinfo", g.userinfo)
 	mux.HandleFunc("GET "+p+"/jwks", g.jwks)
+	mux.HandleFunc("POST "+p+"/backchannel-logout", g.backchannelLogout)
 	// Any method: nginx sends the sub-request with the original method.
 	// The body is never read.
 	mux.HandleFunc(p+"/auth", g.forwardAuth)
@@ -155,4 +156,14 @@ func (g *Gateway) jwks(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "public, max-age=300")
 	h.Set("X-Content-Type-Options", "nosniff")
 	_ = json.NewEncoder(w).Encode(g.assert.jwks)
+}
+
+// backchannelLogout receives the issuer's logout tokens (server to server:
+// no cookies, no cross-origin check).
+func (g *Gateway) backchannelLogout(w http.ResponseWriter, r *http.Request) {
+	st := stateOf(r.Context())
+	st.outcome = "backchannel_logout"
+	if err := g.cfg.Login.BackchannelLogout(w, r); err != nil {
+		g.fail(w, r, st, err)
+	}
 }

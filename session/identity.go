@@ -62,14 +62,16 @@ type Session struct {
 	RefreshedAt time.Time `json:"refreshed_at,omitzero"`
 }
 
-// NeedsRefresh reports whether the session's access token has expired at
-// now (less skew) and a refresh token is there to renew it.
+// NeedsRefresh reports whether the session's access token expires within
+// skew of now and a refresh token is there to renew it. The skew is capped
+// at a quarter of the token's lifetime (Expiry − RefreshedAt), so that
+// short-lived tokens are not refreshed on every request.
 func (s *Session) NeedsRefresh(now time.Time, skew time.Duration) bool {
-	return s.RefreshToken != "" && !s.Expiry.IsZero() && !now.Before(s.Expiry.Add(-skew))
-}
-
-// Expired reports whether the session's access token has expired and there
-// is no refresh token to renew it.
-func (s *Session) Expired(now time.Time) bool {
-	return s.RefreshToken == "" && !s.Expiry.IsZero() && !now.Before(s.Expiry)
+	if s.RefreshToken == "" || s.Expiry.IsZero() {
+		return false
+	}
+	if life := s.Expiry.Sub(s.RefreshedAt); !s.RefreshedAt.IsZero() && life > 0 && skew > life/4 {
+		skew = life / 4
+	}
+	return !now.Before(s.Expiry.Add(-skew))
 }

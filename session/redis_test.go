@@ -14,7 +14,7 @@ import (
 	"github.com/redis/go-redis/v9/logging"
 
 	"github.com/gatehouse-proxy/gatehouse/session"
-	"github.com/gatehouse-proxy/gatehouse/session/internal/redistest"
+	"github.com/gatehouse-proxy/gatehouse/session/redistest"
 	"github.com/gatehouse-proxy/gatehouse/session/storetest"
 )
 

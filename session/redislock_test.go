@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-proxy/gatehouse/session"
-	"github.com/gatehouse-proxy/gatehouse/session/internal/redistest"
+	"github.com/gatehouse-proxy/gatehouse/session/redistest"
 )
 
 // testExclusion runs goroutines on every locker (replicas sharing one

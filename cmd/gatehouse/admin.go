@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -9,10 +11,10 @@ import (
 	"github.com/gatehouse-proxy/gatehouse/proxy/login"
 )
 
-// adminHandler serves the admin listener: metrics and health, matched by
-// exact path. It is a separate listener so that none of this is reachable
-// through the app port.
-func adminHandler(reg *prometheus.Registry, disc *login.Discovery) http.Handler {
+// adminHandler serves the admin listener: metrics, health and session
+// revocation, matched by exact path. It is a separate listener so that
+// none of this is reachable through the app port.
+func (m *Main) adminHandler(reg *prometheus.Registry, disc *login.Discovery) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -26,7 +28,29 @@ func adminHandler(reg *prometheus.Registry, disc *login.Discovery) http.Handler 
 			_, _ = w.Write([]byte("not ready: issuer discovery has not succeeded yet\n"))
 			return
 		}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := m.stores.ping(ctx); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("not ready: session store unreachable\n"))
+			return
+		}
 		_, _ = w.Write([]byte("ready\n"))
+	})
+	// POST /sessions/revoke?sub=… ends every session of a subject.
+	mux.HandleFunc("POST /sessions/revoke", func(w http.ResponseWriter, r *http.Request) {
+		sub := r.URL.Query().Get("sub")
+		if sub == "" {
+			http.Error(w, "want ?sub=", http.StatusBadRequest)
+			return
+		}
+		if err := m.login.RevokeSubject(r.Context(), sub); err != nil {
+			m.logger.Error("revoke failed", "sub", sub, "err", err)
+			http.Error(w, "session store unreachable", http.StatusServiceUnavailable)
+			return
+		}
+		m.logger.Info("sessions revoked by the admin endpoint", "sub", sub)
+		w.WriteHeader(http.StatusNoContent)
 	})
 	return mux
 }

@@ -23,10 +23,11 @@ func (m *Main) build(ctx context.Context, s *settings, reg *prometheus.Registry)
 	if !secure {
 		m.logger.Warn("--public-url is http: cookies are not Secure; use https outside development")
 	}
-	store, err := session.NewCookieStore(session.CookieConfig{Secure: secure, Lifetime: m.cfg.sessionLifetime}, s.keys, nil)
+	st, err := m.openStores(s, secure)
 	if err != nil {
-		return nil, nil, fmt.Errorf("session store: %w", err)
+		return nil, nil, err
 	}
+	m.stores = st
 	flows, err := session.NewFlowCookies(session.FlowConfig{Secure: secure}, s.keys, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("flow cookies: %w", err)
@@ -43,10 +44,11 @@ func (m *Main) build(ctx context.Context, s *settings, reg *prometheus.Registry)
 		PostLogoutURL: s.postLogin,
 		GroupsClaim:   m.cfg.groupsClaim,
 		Discovery:     disc,
-		Sessions:      store,
-		SessionCookie: store.CookieName(),
+		Sessions:      st.sessions,
+		SessionCookie: st.cookie,
 		Flows:         flows,
-		Once:          session.NewMemoryOnce(session.DefaultMemoryOnceMax, nil),
+		Once:          st.once,
+		Locker:        st.locker,
 		Redirects:     s.redirects,
 		Client:        client,
 		Logger:        m.logger,
@@ -61,7 +63,7 @@ func (m *Main) build(ctx context.Context, s *settings, reg *prometheus.Registry)
 		TrustedProxies:    s.trusted,
 		Login:             lg,
 		Redirects:         s.redirects,
-		CookiePrefix:      store.CookieName(),
+		CookiePrefix:      st.cookie,
 		Transport:         upstream.NewTransport(10*time.Second, 0),
 		Logger:            m.logger,
 		Registerer:        reg,
@@ -79,6 +81,7 @@ func (m *Main) build(ctx context.Context, s *settings, reg *prometheus.Registry)
 		Name: "gatehouse_build_info", Help: "Always 1; the version label says which build runs.",
 		ConstLabels: prometheus.Labels{"version": version},
 	}, func() float64 { return 1 }))
+	m.login = lg
 	return gw, disc, nil
 }
 

@@ -152,12 +152,16 @@ func TestNonBrowsersGet401(t *testing.T) {
 }
 
 func TestRefreshOnExpiryIsShared(t *testing.T) {
-	h := startHarness(t, harnessOptions{accessTTL: 10 * time.Second, revokeReuse: true})
+	h := startHarness(t, harnessOptions{accessTTL: 2 * time.Second, revokeReuse: true})
 	b := newBrowser(t)
 	h.login(b, "/", "alice", "pw-alice")
-	// Tokens that expire within the refresh skew (30s) are refreshed on the
-	// next request; concurrent requests with the same cookie share one
+	if resp := b.get(h.gw + "/"); resp.StatusCode != 200 || h.grants("refresh_token") != 0 {
+		t.Fatalf("fresh session: %d, %d refreshes", resp.StatusCode, h.grants("refresh_token"))
+	}
+	// Tokens within a quarter of their lifetime of expiry are refreshed on
+	// the next request; concurrent requests with the same cookie share one
 	// refresh, so a rotating issuer that revokes on reuse logs no one out.
+	time.Sleep(1600 * time.Millisecond)
 	h.iss.SetUserGroups("alice", []string{"dev", "admins"})
 	cookies := h.jarCookies(b)
 	var wg sync.WaitGroup
@@ -200,9 +204,10 @@ func (h *harness) jarCookies(b *browser) []*http.Cookie {
 }
 
 func TestRefreshRejectedEndsSession(t *testing.T) {
-	h := startHarness(t, harnessOptions{accessTTL: 5 * time.Second})
+	h := startHarness(t, harnessOptions{accessTTL: 2 * time.Second})
 	b := newBrowser(t)
 	h.login(b, "/", "alice", "pw-alice")
+	time.Sleep(1600 * time.Millisecond)
 	// The issuer now refuses the refresh token (case 85).
 	h.iss.SetHooks(devissuer.Hooks{TokenResponse: func(grant string, _ map[string]any) (int, []byte, bool) {
 		if grant != "refresh_token" {

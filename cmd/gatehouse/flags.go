@@ -38,8 +38,13 @@ type config struct {
 	passAuthorization       string
 	allowPathParams         bool
 	tlsCertFile, tlsKeyFile string
+	sessionStore            string
+	redisURL, redisMode     string
+	redisPasswordFile       string
+	sessionIdle             time.Duration
 	defaultDeny             bool
 	assertionKeyFile        string
+	redisPassword           []byte
 	clientSecret, cookieKey []byte // read from files or GATEHOUSE_CLIENT_SECRET / GATEHOUSE_COOKIE_SECRET
 }
 
@@ -70,6 +75,11 @@ func newFlagSet(name string, c *config, out io.Writer) *flag.FlagSet {
 	fs.Var(&c.trustedProxies, "trusted-proxy", "repeatable CIDR whose X-Forwarded-* and X-Request-Id headers are believed (default none)")
 	fs.StringVar(&c.endpointPrefix, "endpoint-prefix", "/oauth2", "path prefix of gatehouse's own endpoints")
 	fs.StringVar(&c.groupsClaim, "groups-claim", "groups", "ID-token claim holding the user's groups; a dotted path reaches into objects (realm_access.roles)")
+	fs.StringVar(&c.sessionStore, "session-store", "cookie", "where sessions live: cookie (in the browser, encrypted) or redis (shared by replicas; enables revocation)")
+	fs.StringVar(&c.redisURL, "redis-url", "", "Redis for --session-store=redis: redis://[user@]host:port/db or rediss:// (TLS); with --redis-mode=sentinel add ?master_name=NAME&addr=host2:port, with cluster ?addr=host2:port")
+	fs.StringVar(&c.redisMode, "redis-mode", "standalone", "standalone, sentinel or cluster")
+	fs.StringVar(&c.redisPasswordFile, "redis-password-file", "", "file holding the Redis password (keeps it out of --redis-url). Also GATEHOUSE_REDIS_PASSWORD")
+	fs.DurationVar(&c.sessionIdle, "session-idle-timeout", 8*time.Hour, "with --session-store=redis, a session unused this long ends")
 	fs.DurationVar(&c.sessionLifetime, "session-lifetime", 24*time.Hour, "absolute lifetime of a browser session")
 	fs.StringVar(&c.postLogoutRedirectURL, "post-logout-redirect-url", "", "post_logout_redirect_uri sent to the issuer at sign-out; must be registered there (default <public-url><endpoint-prefix>/sign_in)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 25*time.Second, "how long in-flight requests may finish after SIGTERM")
@@ -153,7 +163,10 @@ func (c *config) readSecrets(getenv func(string) string) error {
 	}
 	c.clientSecret = []byte(strings.TrimSpace(string(c.clientSecret)))
 	c.cookieKey, err = read("cookie-secret-file", c.cookieSecretFile, "GATEHOUSE_COOKIE_SECRET")
-	return err
+	if err != nil {
+		return err
+	}
+	return c.validateStore(getenv)
 }
 
 // usage prints the flags sorted, with their environment names.

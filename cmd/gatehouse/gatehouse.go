@@ -34,6 +34,8 @@ type Main struct {
 	logger *slog.Logger
 
 	app, admin *http.Server
+	stores     *stores
+	login      *login.Login
 	cancel     context.CancelFunc
 	served     chan error
 }
@@ -237,7 +239,7 @@ func (m *Main) Run(ctx context.Context) error {
 		BaseContext:       func(net.Listener) context.Context { return ctx },
 	}
 	m.admin = &http.Server{
-		Handler:           adminHandler(reg, disc),
+		Handler:           m.adminHandler(reg, disc),
 		ReadHeaderTimeout: 5 * time.Second,
 		MaxHeaderBytes:    8 << 10,
 	}
@@ -303,6 +305,9 @@ func (m *Main) Close() error {
 	err := m.app.Shutdown(ctx)
 	_ = m.admin.Shutdown(ctx)
 	m.cancel()
+	if m.stores != nil {
+		_ = m.stores.close()
+	}
 	return err
 }
 

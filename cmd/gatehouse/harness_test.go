@@ -9,10 +9,13 @@ import (
 	"net"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httputil"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,6 +33,10 @@ type harness struct {
 	up     *recordingUpstream
 	logs   *syncBuffer
 	m      *Main
+	args   []string // gatehouse's flags
+
+	replicas []*Main // with harnessOptions.replicas > 1
+	admins   []string
 }
 
 type harnessOptions struct {
@@ -39,6 +46,8 @@ type harnessOptions struct {
 	scope       string
 	// flagsFor adds flags that need the harness's addresses.
 	flagsFor func(h *harness) []string
+	// replicas > 1 runs that many gatehouses behind a test load balancer.
+	replicas int
 }
 
 type syncBuffer struct {
@@ -123,10 +132,9 @@ var demoTestUsers = []devissuer.User{
 func startHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
 	h := &harness{t: t, logs: &syncBuffer{}, up: &recordingUpstream{}}
-	issLn, appLn, adminLn, upLn := listen(t), listen(t), listen(t), listen(t)
+	issLn, appLn, upLn := listen(t), listen(t), listen(t)
 	h.issURL = "http://" + issLn.Addr().String()
 	h.gw = "http://" + appLn.Addr().String()
-	h.admin = "http://" + adminLn.Addr().String()
 	h.up.url = "http://" + upLn.Addr().String()
 	iss, err := devissuer.New(devissuer.Config{
 		Issuer: h.issURL,
@@ -149,26 +157,58 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 	if scope == "" {
 		scope = "openid email profile offline_access"
 	}
-	env := map[string]string{
-		"GATEHOUSE_CLIENT_SECRET": "s3cr3t",
-		"GATEHOUSE_COOKIE_SECRET": "aW5zZWN1cmUtdGVzdC1rZXktMDEyMzQ1Njc4OWFiY2RlZg==",
-	}
-	args := append([]string{
+	h.args = append([]string{
 		"--public-url=" + h.gw, "--issuer=" + h.issURL, "--client-id=gw",
 		"--upstream=/=" + h.up.url, "--scope=" + scope, "--log-level=debug",
 	}, o.extraFlags...)
 	if o.flagsFor != nil {
-		args = append(args, o.flagsFor(h)...)
+		h.args = append(h.args, o.flagsFor(h)...)
 	}
+	if o.replicas < 2 {
+		h.m, h.admin = h.startReplica(appLn)
+		return h
+	}
+	// Several replicas share the public URL behind a test load balancer
+	// that picks the replica named in X-Test-Replica (default: round robin).
+	var backends []*url.URL
+	for range o.replicas {
+		ln := listen(t)
+		m, admin := h.startReplica(ln)
+		h.replicas = append(h.replicas, m)
+		h.admins = append(h.admins, admin)
+		backends = append(backends, &url.URL{Scheme: "http", Host: ln.Addr().String()})
+	}
+	h.m, h.admin = h.replicas[0], h.admins[0]
+	var next atomic.Uint64
+	serve(t, appLn, &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) {
+		i := int(next.Add(1)) % len(backends)
+		if v := pr.In.Header.Get("X-Test-Replica"); v != "" {
+			i, _ = strconv.Atoi(v)
+		}
+		pr.SetURL(backends[i])
+		pr.Out.Host = pr.In.Host
+	}})
+	return h
+}
+
+// startReplica runs one gatehouse with the harness's flags on ln and
+// returns it and its admin URL.
+func (h *harness) startReplica(ln net.Listener) (*Main, string) {
+	t := h.t
+	t.Helper()
+	env := map[string]string{
+		"GATEHOUSE_CLIENT_SECRET": "s3cr3t",
+		"GATEHOUSE_COOKIE_SECRET": "aW5zZWN1cmUtdGVzdC1rZXktMDEyMzQ1Njc4OWFiY2RlZg==",
+	}
+	adminLn := listen(t)
 	m := NewMain(h.logs)
-	m.AppListener, m.AdminListener = appLn, adminLn
-	if err := m.ParseFlags(args, func(k string) string { return env[k] }); err != nil {
+	m.AppListener, m.AdminListener = ln, adminLn
+	if err := m.ParseFlags(h.args, func(k string) string { return env[k] }); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	h.m = m
 	t.Cleanup(func() {
 		m.Close()
 		for _, secret := range []string{"s3cr3t", "pw-alice", "pw-bob"} {
@@ -177,14 +217,20 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 			}
 		}
 	})
-	h.waitReady()
-	return h
+	admin := "http://" + adminLn.Addr().String()
+	h.waitReadyAt(admin)
+	return m, admin
 }
 
 func (h *harness) waitReady() {
 	h.t.Helper()
+	h.waitReadyAt(h.admin)
+}
+
+func (h *harness) waitReadyAt(admin string) {
+	h.t.Helper()
 	for range 200 {
-		resp, err := http.Get(h.admin + "/readyz")
+		resp, err := http.Get(admin + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

@@ -28,7 +28,12 @@ type Issuer struct {
 	IssParameter bool
 	// URL is the issuer identifier as discovered.
 	URL string
+
+	keys       oidc.KeySet
+	algorithms []string
 }
+
+func (i *Issuer) keySet() oidc.KeySet { return i.keys }
 
 // Discovery loads the issuer's discovery document in the background and
 // retries with backoff until it succeeds, so gatehouse starts (and reports
@@ -126,15 +131,21 @@ func load(ctx context.Context, cfg DiscoveryConfig) (*Issuer, error) {
 	if len(algs) == 0 {
 		algs = defaultAlgorithms
 	}
-	// The key set is created with a context that carries our client, so
-	// background key fetches use its timeouts too.
-	v := p.VerifierContext(oidc.ClientContext(context.Background(), cfg.Client), &oidc.Config{
-		ClientID:             cfg.ClientID,
-		SupportedSigningAlgs: algs,
-	})
+	var jwks struct {
+		URI string `json:"jwks_uri"`
+	}
+	if err := p.Claims(&jwks); err != nil || jwks.URI == "" {
+		return nil, fmt.Errorf("login: discovery document lacks jwks_uri")
+	}
+	// One key set, shared by the ID-token and logout-token verifiers. It is
+	// created with a context that carries our client, so background key
+	// fetches use its timeouts too.
+	keys := oidc.NewRemoteKeySet(oidc.ClientContext(context.Background(), cfg.Client), jwks.URI)
+	v := oidc.NewVerifier(meta.Issuer, keys, &oidc.Config{ClientID: cfg.ClientID, SupportedSigningAlgs: algs})
 	ep := p.Endpoint()
 	ep.AuthStyle = authStyle(meta.AuthMethods)
-	return &Issuer{Provider: p, Verifier: v, Endpoint: ep, EndSessionURL: meta.EndSession, IssParameter: meta.IssParameter, URL: meta.Issuer}, nil
+	return &Issuer{Provider: p, Verifier: v, Endpoint: ep, EndSessionURL: meta.EndSession, IssParameter: meta.IssParameter,
+		URL: meta.Issuer, keys: keys, algorithms: algs}, nil
 }
 
 // authStyle picks how to send client credentials from what the issuer

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/gatehouse-proxy/gatehouse/session"
 )
 
 // Error is a failure with an HTTP status and a message that is safe to show
@@ -37,7 +39,7 @@ func StatusOf(err error) int {
 	if errors.As(err, &e) {
 		return e.Status
 	}
-	if errors.Is(err, ErrIssuerUnavailable) {
+	if errors.Is(err, ErrIssuerUnavailable) || errors.Is(err, session.ErrStoreUnavailable) {
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusInternalServerError

@@ -51,8 +51,12 @@ type Config struct {
 	SessionCookie string
 	// Flows stores in-progress logins. Required.
 	Flows *session.FlowCookies
-	// Once makes each login state single-use. Required.
+	// Once makes each login state and each logout token single-use.
+	// Required; with several replicas it must be shared (RedisOnce).
 	Once session.Once
+	// Locker serialises refreshes of one session across replicas; nil:
+	// within this process only.
+	Locker session.Locker
 	// Redirects validates post-login and post-logout targets. Required.
 	Redirects *Redirects
 	// Client is the HTTP client for the token endpoint. Required; it must
@@ -73,6 +77,7 @@ type Config struct {
 type Login struct {
 	cfg       Config
 	refresher refresher
+	revoked   revocations
 }
 
 // New validates cfg and returns a Login.
@@ -107,6 +112,7 @@ func New(cfg Config) (*Login, error) {
 	}
 	l := &Login{cfg: cfg}
 	l.refresher.init(cfg.Now)
+	l.revoked.init()
 	return l, nil
 }
 
@@ -185,6 +191,12 @@ func (l *Login) Callback(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := l.cfg.Sessions.Save(w, r, s); err != nil {
+		if errors.Is(err, session.ErrNoSession) {
+			return fail(http.StatusForbidden, "the identity provider ended this session", err)
+		}
+		if errors.Is(err, session.ErrStoreUnavailable) {
+			return fail(http.StatusServiceUnavailable, "the session store is not reachable", err)
+		}
 		return fail(http.StatusInternalServerError, "could not store the session", err)
 	}
 	l.cfg.Logger.Info("login", "sub", s.Identity.Subject, "session", shortID(s.ID))

@@ -38,10 +38,16 @@ func (l *Login) Authenticate(w http.ResponseWriter, r *http.Request) (s *session
 	if err != nil {
 		return nil, false, err
 	}
+	if l.revoked.ended(s) {
+		if err := l.cfg.Sessions.Clear(w, r); err != nil {
+			return nil, false, err
+		}
+		return nil, false, nil
+	}
 	if !s.NeedsRefresh(l.cfg.Now(), l.cfg.RefreshSkew) {
 		return s, true, nil
 	}
-	ns, err := l.refresher.do(s, func() (*session.Session, error) { return l.refresh(r, s) })
+	ns, err := l.refresher.do(s, func() (*session.Session, error) { return l.refreshLocked(r, s) })
 	if errors.Is(err, errRefreshRejected) {
 		l.cfg.Logger.Info("refresh rejected; session ended", "sub", s.Identity.Subject, "session", shortID(s.ID), "err", err)
 		if cerr := l.cfg.Sessions.Clear(w, r); cerr != nil {
@@ -53,9 +59,40 @@ func (l *Login) Authenticate(w http.ResponseWriter, r *http.Request) (s *session
 		return nil, false, err
 	}
 	if err := l.cfg.Sessions.Save(w, r, ns); err != nil {
+		if errors.Is(err, session.ErrNoSession) {
+			return nil, false, nil // ended (revoked, cleared) while refreshing
+		}
 		return nil, false, err
 	}
 	return ns, true, nil
+}
+
+// refreshLocked refreshes s under the cross-replica lock, when there is
+// one. A replica that waited for the lock re-reads the session first: if
+// another replica refreshed it meanwhile, that result is used and the
+// spent refresh token is not presented again.
+func (l *Login) refreshLocked(r *http.Request, s *session.Session) (*session.Session, error) {
+	if l.cfg.Locker == nil {
+		return l.refresh(r, s)
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
+	defer cancel()
+	unlock, err := l.cfg.Locker.Lock(ctx, "refresh:"+s.ID)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	cur, err := l.cfg.Sessions.Load(r)
+	if errors.Is(err, session.ErrNoSession) {
+		return nil, errRefreshRejected
+	}
+	if err != nil {
+		return nil, err
+	}
+	if cur.ID == s.ID && !cur.NeedsRefresh(l.cfg.Now(), l.cfg.RefreshSkew) {
+		return cur, nil
+	}
+	return l.refresh(r, cur)
 }
 
 // refresh redeems s's refresh token. It runs detached from the request
