@@ -184,6 +184,7 @@ func (g *Gateway) unauthenticated(w http.ResponseWriter, r *http.Request, st *re
 		return
 	}
 	st.outcome = "login"
+	g.metrics.LoginEvent("start", "ok")
 	if err := g.cfg.Login.Start(w, r, g.returnTo(r, st)); err != nil {
 		g.fail(w, r, st, err)
 	}

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+
+	"github.com/gatehouse-proxy/gatehouse/proxy/login"
 )
 
 // maxEndpointBody bounds what gatehouse reads from a request to its own
@@ -57,6 +59,7 @@ func (g *Gateway) start(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.outcome = "login"
+	g.metrics.LoginEvent("start", "ok")
 	if err := g.cfg.Login.Start(w, r, rd); err != nil {
 		g.fail(w, r, st, err)
 	}
@@ -65,9 +68,15 @@ func (g *Gateway) start(w http.ResponseWriter, r *http.Request) {
 func (g *Gateway) callback(w http.ResponseWriter, r *http.Request) {
 	st := stateOf(r.Context())
 	if err := g.cfg.Login.Callback(w, r); err != nil {
+		if login.StatusOf(err) < 500 {
+			g.metrics.LoginEvent("callback", "denied")
+		} else {
+			g.metrics.LoginEvent("callback", "error")
+		}
 		g.fail(w, r, st, err)
 		return
 	}
+	g.metrics.LoginEvent("callback", "ok")
 	st.outcome = "callback"
 }
 
@@ -112,6 +121,7 @@ func (g *Gateway) signOut(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.outcome = "sign_out"
+	g.metrics.LoginEvent("sign_out", "ok")
 	if err := g.cfg.Login.SignOut(w, r, rd); err != nil {
 		g.fail(w, r, st, err)
 	}

@@ -53,8 +53,9 @@ type Config struct {
 	Transport http.RoundTripper
 	// Logger is required.
 	Logger *slog.Logger
-	// Registerer receives gatehouse's collectors; nil: not registered.
-	Registerer prometheus.Registerer
+	// Metrics are gatehouse's collectors (NewMetrics); nil: a set on a
+	// private registry.
+	Metrics *Metrics
 	// Assertion, when set, adds a signed identity assertion to every
 	// forwarded request and publishes its keys at <prefix>/jwks.
 	Assertion *AssertionConfig
@@ -107,13 +108,12 @@ func New(cfg Config) (*Gateway, error) {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
 	g := &Gateway{cfg: cfg, idPrefix: hex.EncodeToString(b[:]), cop: http.NewCrossOriginProtection()}
-	reg := cfg.Registerer
-	if reg == nil {
-		reg = prometheus.NewRegistry()
-	}
 	var err error
-	if g.metrics, err = newMetrics(reg); err != nil {
-		return nil, fmt.Errorf("proxy: metrics: %w", err)
+	g.metrics = cfg.Metrics
+	if g.metrics == nil {
+		if g.metrics, err = newMetrics(prometheus.NewRegistry()); err != nil {
+			return nil, fmt.Errorf("proxy: metrics: %w", err)
+		}
 	}
 	if cfg.Assertion != nil {
 		if g.assert, err = newAssertions(*cfg.Assertion, cfg.PublicURL.Scheme+"://"+cfg.PublicURL.Host, cfg.Now); err != nil {

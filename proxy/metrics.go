@@ -6,14 +6,32 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// metrics are gatehouse's request collectors. Label values come from
-// configuration and fixed vocabularies only, never from the request, so
-// cardinality stays bounded.
-type metrics struct {
+// Metrics are gatehouse's collectors. Label values come from configuration
+// and fixed vocabularies only, never from the request, so cardinality stays
+// bounded. Create them once with NewMetrics and hand them to the Gateway
+// (Config.Metrics), the login flow (LoginEvent) and the session store
+// (InstrumentStore).
+type Metrics struct {
 	requests *prometheus.CounterVec   // route, outcome, code
 	duration *prometheus.HistogramVec // part: "gatehouse" (own time) or "upstream"
 	auth     *prometheus.CounterVec   // method, result, reason
 	redirect prometheus.Counter       // rejected redirect targets
+	login    *prometheus.CounterVec   // event, result
+	store    *prometheus.HistogramVec // op
+	storeErr *prometheus.CounterVec   // op
+}
+
+type metrics = Metrics
+
+// NewMetrics creates gatehouse's collectors and registers them on reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	return newMetrics(reg)
+}
+
+// LoginEvent counts a browser-flow event (start, callback, refresh,
+// backchannel_logout, sign_out) with its result.
+func (m *Metrics) LoginEvent(event, result string) {
+	m.login.WithLabelValues(event, result).Inc()
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -35,8 +53,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "gatehouse_redirects_rejected_total",
 			Help: "Redirect targets (rd) refused by the allow-list.",
 		}),
+		login: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_login_events_total",
+			Help: "Browser-flow events: start, callback (ok, denied, error), refresh (ok, rejected, error), backchannel_logout (ok, invalid), sign_out.",
+		}, []string{"event", "result"}),
+		store: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "gatehouse_session_store_duration_seconds",
+			Help:    "Session store operations (load, save, clear, revoke) by duration.",
+			Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"op"}),
+		storeErr: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_session_store_errors_total",
+			Help: "Session store operations that failed for a technical reason (the store was unreachable).",
+		}, []string{"op"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.auth, m.redirect} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.auth, m.redirect, m.login, m.store, m.storeErr} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

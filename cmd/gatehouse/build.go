@@ -28,6 +28,11 @@ func (m *Main) build(ctx context.Context, s *settings, reg *prometheus.Registry)
 		return nil, nil, err
 	}
 	m.stores = st
+	metrics, err := proxy.NewMetrics(reg)
+	if err != nil {
+		return nil, nil, err
+	}
+	sessions := proxy.InstrumentStore(st.sessions, metrics)
 	flows, err := session.NewFlowCookies(session.FlowConfig{Secure: secure}, s.keys, nil)
 	if err != nil {
 		return nil, nil, fmt.Errorf("flow cookies: %w", err)
@@ -44,7 +49,8 @@ func (m *Main) build(ctx context.Context, s *settings, reg *prometheus.Registry)
 		PostLogoutURL: s.postLogin,
 		GroupsClaim:   m.cfg.groupsClaim,
 		Discovery:     disc,
-		Sessions:      st.sessions,
+		Sessions:      sessions,
+		Observe:       metrics.LoginEvent,
 		SessionCookie: st.cookie,
 		Flows:         flows,
 		Once:          st.once,
@@ -66,7 +72,7 @@ func (m *Main) build(ctx context.Context, s *settings, reg *prometheus.Registry)
 		CookiePrefix:      st.cookie,
 		Transport:         upstream.NewTransport(10*time.Second, 0),
 		Logger:            m.logger,
-		Registerer:        reg,
+		Metrics:           metrics,
 		Assertion:         s.assertion,
 		Policy:            s.policy,
 		Headers:           s.headers,

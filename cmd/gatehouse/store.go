@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -37,6 +38,9 @@ func (m *Main) openStores(s *settings, secure bool) (*stores, error) {
 	if err != nil {
 		return nil, err
 	}
+	// go-redis has one process-wide logger; the program (not a library
+	// package) is the place to point it at ours.
+	redis.SetLogger(redisLog{m.logger})
 	rs, err := session.NewRedisStore(session.RedisConfig{Client: client, Cookie: cookie, IdleTimeout: m.cfg.sessionIdle}, s.keys, nil)
 	if err != nil {
 		client.Close()
@@ -126,4 +130,12 @@ func (c *config) validateStore(getenv func(string) string) error {
 		c.redisPassword = []byte(getenv("GATEHOUSE_REDIS_PASSWORD"))
 	}
 	return nil
+}
+
+// redisLog sends go-redis's own messages (reconnects, pool errors) to the
+// structured log instead of its default standard-error logger.
+type redisLog struct{ l *slog.Logger }
+
+func (r redisLog) Printf(_ context.Context, format string, v ...any) {
+	r.l.Warn("redis: " + fmt.Sprintf(format, v...))
 }

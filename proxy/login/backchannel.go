@@ -57,12 +57,14 @@ func (l *Login) BackchannelLogout(w http.ResponseWriter, r *http.Request) error 
 	if err := l.revoke(r.Context(), c.SID, c.Subject); err != nil {
 		return fail(http.StatusServiceUnavailable, "the session store is not reachable", err)
 	}
+	l.cfg.Observe("backchannel_logout", "ok")
 	l.cfg.Logger.Info("back-channel logout", "sub", c.Subject, "sid_given", c.SID != "")
 	w.WriteHeader(http.StatusOK)
 	return nil
 }
 
 func (l *Login) badLogout(w http.ResponseWriter, err error) error {
+	l.cfg.Observe("backchannel_logout", "invalid")
 	l.cfg.Logger.Warn("back-channel logout refused", "err", err)
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusBadRequest)

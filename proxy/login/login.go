@@ -71,6 +71,10 @@ type Config struct {
 	// FlowLifetime bounds how long a login may take; default 10m. It must
 	// match the flow cookies' lifetime.
 	FlowLifetime time.Duration
+	// Observe, when set, is told of refreshes ("refresh": ok, rejected,
+	// error) and back-channel logouts ("backchannel_logout": ok, invalid),
+	// for metrics.
+	Observe func(event, result string)
 }
 
 // Login implements the browser flow.
@@ -109,6 +113,9 @@ func New(cfg Config) (*Login, error) {
 	}
 	if cfg.FlowLifetime <= 0 {
 		cfg.FlowLifetime = 10 * time.Minute
+	}
+	if cfg.Observe == nil {
+		cfg.Observe = func(string, string) {}
 	}
 	l := &Login{cfg: cfg}
 	l.refresher.init(cfg.Now)
@@ -235,9 +242,9 @@ func (l *Login) exchange(r *http.Request, iss *Issuer, code string, fl *session.
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
-			return nil, fail(http.StatusForbidden, "the identity provider refused the sign-in", err)
+			return nil, fail(http.StatusForbidden, "the identity provider refused the sign-in", tokenError(err))
 		}
-		return nil, fail(http.StatusBadGateway, "could not reach the identity provider's token endpoint", err)
+		return nil, fail(http.StatusBadGateway, "could not reach the identity provider's token endpoint", tokenError(err))
 	}
 	if tt := tok.Type(); !strings.EqualFold(tt, "Bearer") {
 		return nil, fail(http.StatusBadGateway, "the identity provider returned an unsupported token type", fmt.Errorf("token_type %q", trunc(tt)))
@@ -292,6 +299,20 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// tokenError describes a token-endpoint failure for the log without the
+// response body, which x/oauth2's RetrieveError would include.
+func tokenError(err error) error {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		return err
+	}
+	status := 0
+	if re.Response != nil {
+		status = re.Response.StatusCode
+	}
+	return fmt.Errorf("token endpoint answered %d, error %q", status, trunc(re.ErrorCode))
 }
 
 // trunc keeps issuer-supplied strings short in logs.

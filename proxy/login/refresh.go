@@ -47,7 +47,18 @@ func (l *Login) Authenticate(w http.ResponseWriter, r *http.Request) (s *session
 	if !s.NeedsRefresh(l.cfg.Now(), l.cfg.RefreshSkew) {
 		return s, true, nil
 	}
-	ns, err := l.refresher.do(s, func() (*session.Session, error) { return l.refreshLocked(r, s) })
+	ns, err := l.refresher.do(s, func() (*session.Session, error) {
+		ns, err := l.refreshLocked(r, s)
+		switch {
+		case err == nil:
+			l.cfg.Observe("refresh", "ok")
+		case errors.Is(err, errRefreshRejected):
+			l.cfg.Observe("refresh", "rejected")
+		default:
+			l.cfg.Observe("refresh", "error")
+		}
+		return ns, err
+	})
 	if errors.Is(err, errRefreshRejected) {
 		l.cfg.Logger.Info("refresh rejected; session ended", "sub", s.Identity.Subject, "session", shortID(s.ID), "err", err)
 		if cerr := l.cfg.Sessions.Clear(w, r); cerr != nil {
@@ -108,9 +119,9 @@ func (l *Login) refresh(r *http.Request, s *session.Session) (*session.Session, 
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode >= 400 && re.Response.StatusCode < 500 {
-			return nil, errors.Join(errRefreshRejected, err)
+			return nil, errors.Join(errRefreshRejected, tokenError(err))
 		}
-		return nil, err
+		return nil, tokenError(err)
 	}
 	ns := *s
 	ns.AccessToken, ns.Expiry, ns.RefreshedAt = tok.AccessToken, tok.Expiry, l.cfg.Now()
