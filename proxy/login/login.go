@@ -71,6 +71,11 @@ type Config struct {
 	// FlowLifetime bounds how long a login may take; default 10m. It must
 	// match the flow cookies' lifetime.
 	FlowLifetime time.Duration
+	// KeepAccessToken stores the issuer's access token in the session
+	// (needed to pass it upstream). Off by default: the session then holds
+	// only what it needs (identity, refresh token, expiry, ID token for
+	// logout), which keeps cookies small and token material out of them.
+	KeepAccessToken bool
 	// Observe, when set, is told of refreshes ("refresh": ok, rejected,
 	// error) and back-channel logouts ("backchannel_logout": ok, invalid),
 	// for metrics.
@@ -261,7 +266,7 @@ func (l *Login) exchange(r *http.Request, iss *Issuer, code string, fl *session.
 		ID:           session.NewRandom(),
 		Identity:     *id,
 		IDToken:      tok.Extra("id_token").(string),
-		AccessToken:  tok.AccessToken,
+		AccessToken:  l.keepAccess(tok.AccessToken),
 		RefreshToken: tok.RefreshToken,
 		Expiry:       tok.Expiry,
 		CreatedAt:    now,
@@ -299,6 +304,13 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func (l *Login) keepAccess(at string) string {
+	if l.cfg.KeepAccessToken {
+		return at
+	}
+	return ""
 }
 
 // tokenError describes a token-endpoint failure for the log without the

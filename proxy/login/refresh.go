@@ -47,8 +47,8 @@ func (l *Login) Authenticate(w http.ResponseWriter, r *http.Request) (s *session
 	if !s.NeedsRefresh(l.cfg.Now(), l.cfg.RefreshSkew) {
 		return s, true, nil
 	}
-	ns, err := l.refresher.do(s, func() (*session.Session, error) {
-		ns, err := l.refreshLocked(r, s)
+	ns, leader, err := l.refresher.do(s, func() (*session.Session, error) {
+		ns, err := l.refreshLocked(w, r, s)
 		switch {
 		case err == nil:
 			l.cfg.Observe("refresh", "ok")
@@ -69,6 +69,14 @@ func (l *Login) Authenticate(w http.ResponseWriter, r *http.Request) (s *session
 	if err != nil {
 		return nil, false, err
 	}
+	if leader || l.cfg.Locker != nil {
+		// The refresh that ran saved the session itself; with a shared
+		// store that is the only save, so a late request cannot write an
+		// older session over a newer one.
+		return ns, true, nil
+	}
+	// Without a shared store each browser response carries the session:
+	// requests that shared another's refresh set the new cookie too.
 	if err := l.cfg.Sessions.Save(w, r, ns); err != nil {
 		if errors.Is(err, session.ErrNoSession) {
 			return nil, false, nil // ended (revoked, cleared) while refreshing
@@ -78,13 +86,17 @@ func (l *Login) Authenticate(w http.ResponseWriter, r *http.Request) (s *session
 	return ns, true, nil
 }
 
-// refreshLocked refreshes s under the cross-replica lock, when there is
-// one. A replica that waited for the lock re-reads the session first: if
-// another replica refreshed it meanwhile, that result is used and the
-// spent refresh token is not presented again.
-func (l *Login) refreshLocked(r *http.Request, s *session.Session) (*session.Session, error) {
+// refreshLocked refreshes s and saves the result, under the cross-replica
+// lock when there is one. The save happens before the lock is released, so
+// a replica that waited for the lock and re-reads the session always sees
+// the refreshed one and never presents the spent refresh token again.
+func (l *Login) refreshLocked(w http.ResponseWriter, r *http.Request, s *session.Session) (*session.Session, error) {
 	if l.cfg.Locker == nil {
-		return l.refresh(r, s)
+		ns, err := l.refresh(r, s)
+		if err != nil {
+			return nil, err
+		}
+		return ns, l.saveRefreshed(w, r, ns)
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), 30*time.Second)
 	defer cancel()
@@ -103,7 +115,21 @@ func (l *Login) refreshLocked(r *http.Request, s *session.Session) (*session.Ses
 	if cur.ID == s.ID && !cur.NeedsRefresh(l.cfg.Now(), l.cfg.RefreshSkew) {
 		return cur, nil
 	}
-	return l.refresh(r, cur)
+	ns, err := l.refresh(r, cur)
+	if err != nil {
+		return nil, err
+	}
+	return ns, l.saveRefreshed(w, r, ns)
+}
+
+// saveRefreshed stores a refreshed session. A session that ended meanwhile
+// (revoked, signed out) stays ended.
+func (l *Login) saveRefreshed(w http.ResponseWriter, r *http.Request, ns *session.Session) error {
+	err := l.cfg.Sessions.Save(w, r, ns)
+	if errors.Is(err, session.ErrNoSession) {
+		return errors.Join(errRefreshRejected, err)
+	}
+	return err
 }
 
 // refresh redeems s's refresh token. It runs detached from the request
@@ -124,7 +150,7 @@ func (l *Login) refresh(r *http.Request, s *session.Session) (*session.Session, 
 		return nil, tokenError(err)
 	}
 	ns := *s
-	ns.AccessToken, ns.Expiry, ns.RefreshedAt = tok.AccessToken, tok.Expiry, l.cfg.Now()
+	ns.AccessToken, ns.Expiry, ns.RefreshedAt = l.keepAccess(tok.AccessToken), tok.Expiry, l.cfg.Now()
 	if tok.RefreshToken != "" {
 		ns.RefreshToken = tok.RefreshToken
 	}
@@ -177,17 +203,20 @@ func (f *refresher) init(now func() time.Time) {
 	f.recent = make(map[[32]byte]recentRefresh)
 }
 
-func (f *refresher) do(s *session.Session, fn func() (*session.Session, error)) (*session.Session, error) {
+// do runs fn, or waits for the run already going for s's session, or
+// reuses a recent result for s's refresh token. leader is true for the
+// caller whose fn ran.
+func (f *refresher) do(s *session.Session, fn func() (*session.Session, error)) (ns *session.Session, leader bool, err error) {
 	key := sha256.Sum256([]byte(s.RefreshToken))
 	f.mu.Lock()
 	if rr, ok := f.recent[key]; ok && f.now().Before(rr.expires) {
 		f.mu.Unlock()
-		return rr.s, nil
+		return rr.s, false, nil
 	}
 	if c, ok := f.active[s.ID]; ok {
 		f.mu.Unlock()
 		<-c.done
-		return c.s, c.err
+		return c.s, false, c.err
 	}
 	c := &refreshCall{done: make(chan struct{})}
 	f.active[s.ID] = c
@@ -202,7 +231,7 @@ func (f *refresher) do(s *session.Session, fn func() (*session.Session, error)) 
 	}
 	f.mu.Unlock()
 	close(c.done)
-	return c.s, c.err
+	return c.s, true, c.err
 }
 
 // remember must be called with f.mu held.
