@@ -2,7 +2,9 @@ package proxy
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +23,8 @@ type verdict struct {
 	challenge string           // WWW-Authenticate for 401/403
 	reason    string           // safe to show
 	err       error            // for kindFailed
+	// retryAfter, when set, becomes Retry-After (rate limits, outages).
+	retryAfter time.Duration
 }
 
 type verdictKind int
@@ -91,12 +95,34 @@ func (g *Gateway) authenticateSession(w http.ResponseWriter, r *http.Request) ve
 	return verdict{kind: kindAllow, id: &s.Identity, sess: s}
 }
 
-// authenticateMachine judges an Authorization header. Machine credentials
-// are not enabled, so every one is refused rather than forwarded.
+// authenticateMachine judges an Authorization header: a bearer token, or
+// Basic credentials for the password grant. Without machine credentials
+// configured, every one is refused rather than forwarded.
 func (g *Gateway) authenticateMachine(r *http.Request) verdict {
-	g.metrics.auth.WithLabelValues("jwt", "rejected", "disabled").Inc()
-	return verdict{kind: kindRefused, status: http.StatusUnauthorized,
-		challenge: `Bearer realm="gatehouse", error="invalid_token", error_description="token not accepted"`}
+	if g.cfg.Bearer == nil {
+		g.metrics.auth.WithLabelValues("jwt", "rejected", "disabled").Inc()
+		return verdict{kind: kindRefused, status: http.StatusUnauthorized,
+			challenge: `Bearer realm="gatehouse", error="invalid_token", error_description="token not accepted"`}
+	}
+	if len(g.cfg.PasswordGrantPaths) > 0 && hasScheme(r.Header.Get("Authorization"), "Basic") && !g.passwordGrantPath(r) {
+		g.metrics.auth.WithLabelValues("password", "rejected", "path").Inc()
+		return verdict{kind: kindRefused, status: http.StatusUnauthorized, challenge: challengeBasic, reason: "password grant not enabled here"}
+	}
+	res := g.cfg.Bearer.Check(r)
+	method := res.Method
+	if method == "" {
+		method = "jwt"
+	}
+	switch res.Status {
+	case 0:
+		g.metrics.auth.WithLabelValues(method, "ok", "").Inc()
+		return verdict{kind: kindAllow, id: res.Identity}
+	case http.StatusServiceUnavailable:
+		g.metrics.auth.WithLabelValues(method, "error", res.Reason).Inc()
+		return verdict{kind: kindFailed, err: fmt.Errorf("proxy: machine credentials: %s: %w", res.Reason, res.Err), retryAfter: res.RetryAfter}
+	}
+	g.metrics.auth.WithLabelValues(method, "rejected", res.Reason).Inc()
+	return verdict{kind: kindRefused, status: res.Status, challenge: res.Challenge, reason: res.Reason, retryAfter: res.RetryAfter}
 }
 
 // authenticateAndForward is proxy mode: decide, then forward or answer.
@@ -125,11 +151,31 @@ func (g *Gateway) authenticateAndForward(w http.ResponseWriter, r *http.Request,
 	case kindDeny:
 		g.forbidden(w, r, st, v)
 	case kindRefused:
-		st.outcome = "unauthenticated"
-		w.Header().Set("WWW-Authenticate", v.challenge)
-		writeError(w, r, st.id, v.status, "the credentials were not accepted")
+		g.refused(w, r, st, v)
 	default:
+		setRetryAfter(w, v.retryAfter)
 		g.fail(w, r, st, v.err)
+	}
+}
+
+// refused answers credentials that were presented and not accepted.
+func (g *Gateway) refused(w http.ResponseWriter, r *http.Request, st *reqState, v verdict) {
+	st.outcome = "unauthenticated"
+	if v.challenge != "" {
+		w.Header().Set("WWW-Authenticate", v.challenge)
+	}
+	setRetryAfter(w, v.retryAfter)
+	msg := "the credentials were not accepted"
+	if v.status == http.StatusTooManyRequests {
+		msg = "too many failed attempts; retry later"
+	}
+	g.cfg.Logger.Info("credentials refused", "id", st.id, "status", v.status, "reason", v.reason)
+	writeError(w, r, st.id, v.status, msg)
+}
+
+func setRetryAfter(w http.ResponseWriter, d time.Duration) {
+	if d > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
 	}
 }
 
@@ -152,10 +198,20 @@ func (g *Gateway) baseHeaders(st *reqState) http.Header {
 	return h
 }
 
+// userHeader is the X-Forwarded-User value: the subject, and for machines
+// "client:" and the subject, so a service whose client id is "alice" is
+// never mistaken for the person alice.
+func userHeader(id *session.Identity) string {
+	if id.Machine {
+		return "client:" + id.Subject
+	}
+	return id.Subject
+}
+
 // setIdentity adds the identity headers. Client-sent copies have been
 // stripped by then, whatever their spelling.
 func setIdentity(h http.Header, id *session.Identity) {
-	h["X-Forwarded-User"] = []string{id.Subject}
+	h["X-Forwarded-User"] = []string{userHeader(id)}
 	if id.Email != "" {
 		h["X-Forwarded-Email"] = []string{id.Email}
 	}
@@ -249,4 +305,19 @@ func withState(ctx context.Context, st *reqState) context.Context {
 func stateOf(ctx context.Context) *reqState {
 	st, _ := ctx.Value(stateKey{}).(*reqState)
 	return st
+}
+
+// passwordGrantPath reports whether r's path is under a --password-grant-path.
+func (g *Gateway) passwordGrantPath(r *http.Request) bool {
+	st := stateOf(r.Context())
+	path := r.URL.Path
+	if st != nil && st.path != "" {
+		path = st.path
+	}
+	for _, p := range g.cfg.PasswordGrantPaths {
+		if prefixMatch(p, path) {
+			return true
+		}
+	}
+	return false
 }

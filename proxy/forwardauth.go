@@ -126,7 +126,7 @@ func (g *Gateway) forwardAuth(w http.ResponseWriter, r *http.Request) {
 		st.outcome = "auth_ok"
 		if v.id != nil {
 			st.user = v.id.Subject
-			h["X-Auth-Request-User"] = []string{v.id.Subject}
+			h["X-Auth-Request-User"] = []string{userHeader(v.id)}
 			h["X-Auth-Request-Email"] = []string{v.id.Email}
 			h["X-Auth-Request-Groups"] = []string{strings.Join(v.id.Groups, ",")}
 			h["X-Auth-Request-Preferred-Username"] = []string{v.id.PreferredUsername}
@@ -154,7 +154,10 @@ func (g *Gateway) forwardAuth(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusForbidden)
 	case kindRefused:
 		st.outcome = "unauthenticated"
-		h.Set("WWW-Authenticate", v.challenge)
+		if v.challenge != "" {
+			h.Set("WWW-Authenticate", v.challenge)
+		}
+		setRetryAfter(w, v.retryAfter)
 		w.WriteHeader(v.status)
 	default:
 		st.outcome = "error"

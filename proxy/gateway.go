@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/gatehouse-proxy/gatehouse/proxy/authz"
+	"github.com/gatehouse-proxy/gatehouse/proxy/bearer"
 	"github.com/gatehouse-proxy/gatehouse/proxy/login"
 	"github.com/gatehouse-proxy/gatehouse/upstream"
 )
@@ -68,6 +69,12 @@ type Config struct {
 	Headers []HeaderRule
 	// PassAuthorization is one of the PassAuthorization constants.
 	PassAuthorization string
+	// Bearer authenticates machine credentials (bearer tokens, the
+	// password grant); nil: every Authorization header is refused.
+	Bearer *bearer.Authenticator
+	// PasswordGrantPaths limits HTTP Basic (the password grant) to these
+	// path prefixes; empty: every route.
+	PasswordGrantPaths []string
 	// AllowPathParams accepts ";" path parameters (default: 400); rules
 	// and routes then see the path without them.
 	AllowPathParams bool
@@ -339,4 +346,12 @@ func containsFold(s, sub string) bool {
 		}
 	}
 	return false
+}
+
+// ClientIP is the caller's address as gatehouse sees it: the socket peer,
+// or the X-Forwarded-For client when the peer is a trusted proxy. Rate
+// limits key on it.
+func ClientIP(r *http.Request, trusted []netip.Prefix) netip.Addr {
+	c, _ := clientOf(r, trusted)
+	return c.ip
 }

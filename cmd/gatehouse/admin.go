@@ -28,6 +28,11 @@ func (m *Main) adminHandler(reg *prometheus.Registry, disc *login.Discovery) htt
 			_, _ = w.Write([]byte("not ready: issuer discovery has not succeeded yet\n"))
 			return
 		}
+		if m.bearer != nil && !m.bearer.Ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("not ready: a bearer-token issuer's discovery has not succeeded yet\n"))
+			return
+		}
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := m.stores.ping(ctx); err != nil {

@@ -63,22 +63,29 @@ func (m *Main) build(ctx context.Context, s *settings, reg *prometheus.Registry)
 	if err != nil {
 		return nil, nil, err
 	}
+	machines, err := m.newBearer(ctx, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	m.bearer = machines
 	gw, err := proxy.New(proxy.Config{
-		PublicURL:         s.publicURL,
-		EndpointPrefix:    m.cfg.endpointPrefix,
-		Routes:            s.routes,
-		TrustedProxies:    s.trusted,
-		Login:             lg,
-		Redirects:         s.redirects,
-		CookiePrefix:      st.cookie,
-		Transport:         upstream.NewTransport(10*time.Second, 0),
-		Logger:            m.logger,
-		Metrics:           metrics,
-		Assertion:         s.assertion,
-		Policy:            s.policy,
-		Headers:           s.headers,
-		PassAuthorization: s.passAuth,
-		AllowPathParams:   m.cfg.allowPathParams,
+		PublicURL:          s.publicURL,
+		EndpointPrefix:     m.cfg.endpointPrefix,
+		Routes:             s.routes,
+		TrustedProxies:     s.trusted,
+		Login:              lg,
+		Redirects:          s.redirects,
+		CookiePrefix:       st.cookie,
+		Transport:          upstream.NewTransport(10*time.Second, 0),
+		Logger:             m.logger,
+		Metrics:            metrics,
+		Bearer:             machines,
+		PasswordGrantPaths: m.cfg.passwordGrantPaths,
+		Assertion:          s.assertion,
+		Policy:             s.policy,
+		Headers:            s.headers,
+		PassAuthorization:  s.passAuth,
+		AllowPathParams:    m.cfg.allowPathParams,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -98,6 +105,7 @@ func (m *Main) build(ctx context.Context, s *settings, reg *prometheus.Registry)
 func issuerClient(timeout time.Duration) *http.Client {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.ResponseHeaderTimeout = timeout
+	t.MaxIdleConnsPerHost = 32
 	return &http.Client{
 		Timeout:   timeout,
 		Transport: &limitTransport{base: t, max: 1 << 20},

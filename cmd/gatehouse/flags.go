@@ -39,6 +39,14 @@ type config struct {
 	allowPathParams         bool
 	tlsCertFile, tlsKeyFile string
 	sessionStore            string
+	bearerTokens            bool
+	bearerIssuers           listFlag
+	bearerAudiences         listFlag
+	bearerAcceptIDTokens    bool
+	bearerRequireATJWT      bool
+	introspectionURL        string
+	passwordGrant           bool
+	passwordGrantPaths      listFlag
 	redisURL, redisMode     string
 	redisPasswordFile       string
 	sessionIdle             time.Duration
@@ -75,6 +83,14 @@ func newFlagSet(name string, c *config, out io.Writer) *flag.FlagSet {
 	fs.Var(&c.trustedProxies, "trusted-proxy", "repeatable CIDR whose X-Forwarded-* and X-Request-Id headers are believed (default none)")
 	fs.StringVar(&c.endpointPrefix, "endpoint-prefix", "/oauth2", "path prefix of gatehouse's own endpoints")
 	fs.StringVar(&c.groupsClaim, "groups-claim", "groups", "ID-token claim holding the user's groups; a dotted path reaches into objects (realm_access.roles)")
+	fs.BoolVar(&c.bearerTokens, "bearer-tokens", true, "accept machine credentials: Authorization: Bearer JWTs (and opaque tokens by introspection) from --bearer-issuer")
+	fs.Var(&c.bearerIssuers, "bearer-issuer", "repeatable issuer whose access tokens are accepted, `URL[;aud=AUDIENCE…]`; default the --issuer. A token is checked only against the issuer its iss names")
+	fs.Var(&c.bearerAudiences, "bearer-audience", "repeatable audience a bearer token must carry, for issuers that name none; default the --client-id")
+	fs.BoolVar(&c.bearerAcceptIDTokens, "bearer-accept-id-tokens", false, "accept ID tokens minted for --client-id as bearer tokens (default: refused; they prove a login, not an authorization)")
+	fs.BoolVar(&c.bearerRequireATJWT, "bearer-require-at-jwt", false, "accept only JWT access tokens typed at+jwt (RFC 9068); default: untyped and JWT-typed access tokens too")
+	fs.StringVar(&c.introspectionURL, "introspection-url", "", "RFC 7662 endpoint for opaque tokens of --issuer (default: its discovered introspection_endpoint); gatehouse authenticates with --client-id and the client secret")
+	fs.BoolVar(&c.passwordGrant, "password-grant", false, "LEGACY: exchange HTTP Basic credentials at the issuer's token endpoint (resource-owner password grant), rate-limited; off by default")
+	fs.Var(&c.passwordGrantPaths, "password-grant-path", "repeatable path prefix where --password-grant applies (default every route)")
 	fs.StringVar(&c.sessionStore, "session-store", "cookie", "where sessions live: cookie (in the browser, encrypted) or redis (shared by replicas; enables revocation)")
 	fs.StringVar(&c.redisURL, "redis-url", "", "Redis for --session-store=redis: redis://[user@]host:port/db or rediss:// (TLS); with --redis-mode=sentinel add ?master_name=NAME&addr=host2:port, with cluster ?addr=host2:port")
 	fs.StringVar(&c.redisMode, "redis-mode", "standalone", "standalone, sentinel or cluster")
@@ -123,7 +139,7 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 		}
 		values := []string{v}
 		if _, repeatable := f.Value.(*listFlag); repeatable {
-			values = splitList(v)
+			values = splitList(v, listSeparator(f.Name))
 		}
 		for _, one := range values {
 			if err := fs.Set(f.Name, one); err != nil {
@@ -134,9 +150,20 @@ func parseFlags(fs *flag.FlagSet, args []string, getenv func(string) string) err
 	return errors.Join(errs...)
 }
 
-func splitList(v string) []string {
+// listSeparator separates a repeatable flag's values in its environment
+// variable: commas, except for rules, whose grammar uses commas itself
+// ("GET,HEAD /public/ public"); they are separated by ';'. Newlines
+// separate values of every list.
+func listSeparator(name string) string {
+	if name == "rule" {
+		return ";"
+	}
+	return ","
+}
+
+func splitList(v, sep string) []string {
 	var out []string
-	for _, s := range strings.Split(v, ",") {
+	for _, s := range strings.FieldsFunc(v, func(r rune) bool { return r == '\n' || string(r) == sep }) {
 		if s = strings.TrimSpace(s); s != "" {
 			out = append(out, s)
 		}

@@ -97,6 +97,7 @@ func TestFlagsFromEnvironmentAndFiles(t *testing.T) {
 		"GATEHOUSE_TRUSTED_PROXY":      "10.0.0.0/8,192.168.1.1",
 		"GATEHOUSE_COOKIE_SECRET_FILE": keys,
 		"GATEHOUSE_CLIENT_SECRET":      "from-env-secret",
+		"GATEHOUSE_RULE":               "GET,HEAD /public/ public; /admin/ groups=a,b\n/internal/ deny",
 	})
 	m := NewMain(&bytes.Buffer{})
 	if err := m.ParseFlags([]string{"--client-id=from-flag", "--client-secret-file=" + secret}, env); err != nil {
@@ -111,6 +112,9 @@ func TestFlagsFromEnvironmentAndFiles(t *testing.T) {
 	}
 	if m.cfg.publicURL != "https://env.test" || len(s.routes) != 2 || len(s.trusted) != 2 || s.keys.Len() != 2 {
 		t.Errorf("environment not applied: url %q routes %d trusted %v keys %d", m.cfg.publicURL, len(s.routes), s.trusted, s.keys.Len())
+	}
+	if len(m.cfg.rules) != 3 || m.cfg.rules[0] != "GET,HEAD /public/ public" || m.cfg.rules[1] != "/admin/ groups=a,b" {
+		t.Errorf("rules from the environment: %q", m.cfg.rules)
 	}
 	if string(m.cfg.clientSecret) != "from-file" {
 		t.Errorf("client secret %q, want the file's (trimmed)", m.cfg.clientSecret)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/gatehouse-proxy/gatehouse/proxy"
 	"github.com/gatehouse-proxy/gatehouse/proxy/authz"
+	"github.com/gatehouse-proxy/gatehouse/proxy/bearer"
 	"github.com/gatehouse-proxy/gatehouse/proxy/login"
 	"github.com/gatehouse-proxy/gatehouse/session"
 )
@@ -36,6 +37,7 @@ type Main struct {
 	app, admin *http.Server
 	stores     *stores
 	login      *login.Login
+	bearer     *bearer.Authenticator
 	cancel     context.CancelFunc
 	served     chan error
 }
@@ -178,6 +180,15 @@ func (c *config) validate() (*settings, error) {
 		s.passAuth = c.passAuthorization
 	default:
 		return nil, fmt.Errorf("--pass-authorization %q must be none, basic or bearer", c.passAuthorization)
+	}
+	if _, err := c.bearerIssuerConfigs(); err != nil {
+		return nil, err
+	}
+	if c.passwordGrant && len(c.clientSecret) == 0 {
+		return nil, errors.New("--password-grant needs a confidential client: set --client-secret-file")
+	}
+	if len(c.passwordGrantPaths) > 0 && !c.passwordGrant {
+		return nil, errors.New("--password-grant-path is set but --password-grant is off")
 	}
 	if c.assertionKeyFile != "" && !c.identityAssertion {
 		return nil, errors.New("--assertion-key-file is set but --identity-assertion is off")

@@ -124,6 +124,13 @@ func serve(t *testing.T, ln net.Listener, h http.Handler) {
 	t.Cleanup(func() { srv.Close() })
 }
 
+// Machine clients of the test issuer: their tokens are meant for gatehouse
+// (audience "gw", the default --bearer-audience).
+var (
+	machineClient = devissuer.Client{ID: "svc", Secret: "svc-secret", Audience: []string{"gw"}, Groups: []string{"robots"}}
+	opaqueClient  = devissuer.Client{ID: "svc-opaque", Secret: "opaque-secret", Audience: []string{"gw"}, AccessTokenFormat: "opaque"}
+)
+
 var demoTestUsers = []devissuer.User{
 	{Username: "alice", Password: "pw-alice", Subject: "alice-sub", Email: "alice@corp.test", EmailVerified: true, Groups: []string{"dev"}},
 	{Username: "bob", Password: "pw-bob", Subject: "bob-sub", Email: "bob@corp.test", EmailVerified: false, Groups: []string{"admins"}},
@@ -142,7 +149,7 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 			ID: "gw", Secret: "s3cr3t",
 			RedirectURIs:           []string{h.gw + "/oauth2/callback"},
 			PostLogoutRedirectURIs: []string{h.gw + "/oauth2/sign_in"},
-		}},
+		}, machineClient, opaqueClient},
 		Users:                demoTestUsers,
 		AccessTokenTTL:       o.accessTTL,
 		RevokeOnRefreshReuse: o.revokeReuse,
@@ -372,4 +379,14 @@ func decodeClaims(t *testing.T, jwt string) map[string]any {
 		t.Fatal(err)
 	}
 	return c
+}
+
+// hooksCaptureIDToken records the ID tokens the issuer mints.
+func hooksCaptureIDToken(dst *string) devissuer.Hooks {
+	return devissuer.Hooks{TokenResponse: func(grant string, resp map[string]any) (int, []byte, bool) {
+		if s, ok := resp["id_token"].(string); ok {
+			*dst = s
+		}
+		return 0, nil, false
+	}}
 }
