@@ -422,7 +422,7 @@ func TestNew(t *testing.T) {
 	if !p.extra["x-secret"] {
 		t.Errorf("extra = %v", p.extra)
 	}
-	if p.rp.ErrorLog == nil || p.rp.ErrorHandler == nil || p.rp.Director != nil || p.rp.ModifyResponse != nil || p.rp.BufferPool == nil {
+	if p.rp.ErrorLog == nil || p.rp.ErrorHandler == nil || p.rp.Rewrite == nil || p.rp.ModifyResponse != nil || p.rp.BufferPool == nil {
 		t.Error("defaults not applied")
 	}
 	if _, ok := p.rp.Transport.(*http.Transport); !ok {

@@ -31,7 +31,6 @@ type Main struct {
 
 	out    io.Writer
 	cfg    config
-	fs     interface{ Parsed() bool }
 	logger *slog.Logger
 
 	app, admin *http.Server

@@ -229,11 +229,6 @@ func (h *harness) startReplica(ln net.Listener) (*Main, string) {
 	return m, admin
 }
 
-func (h *harness) waitReady() {
-	h.t.Helper()
-	h.waitReadyAt(h.admin)
-}
-
 func (h *harness) waitReadyAt(admin string) {
 	h.t.Helper()
 	for range 200 {

@@ -140,12 +140,11 @@ func TestPasswordGrant(t *testing.T) {
 		t.Errorf("wrong password: %d", resp.StatusCode)
 	}
 	// Lockout: after repeated failures the issuer is not asked any more.
-	var last *http.Response
 	for range 8 {
-		last = get("/legacy/x", basic("bob", "wrong"))
+		get("/legacy/x", basic("bob", "wrong"))
 	}
 	before := h.grants("password")
-	last = get("/legacy/x", basic("bob", "wrong"))
+	last := get("/legacy/x", basic("bob", "wrong"))
 	if last.StatusCode != 429 || last.Header.Get("Retry-After") == "" || h.grants("password") != before {
 		t.Errorf("after repeated failures: %d Retry-After %q, grants %d → %d", last.StatusCode, last.Header.Get("Retry-After"), before, h.grants("password"))
 	}

@@ -163,7 +163,7 @@ func wantNoSession(t *testing.T, st session.Store, cookies []*http.Cookie, what 
 func loadNoPanic(st session.Store, r *http.Request) (s *session.Session, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			err = fmt.Errorf("Load panicked: %v", p)
+			err = fmt.Errorf("storetest: Load panicked: %v", p)
 		}
 	}()
 	return st.Load(r)
