@@ -211,8 +211,11 @@ func (a *Authenticator) hash(tok string) [32]byte {
 // verifyToken sends a token down the JWT or the introspection path by its
 // shape alone: three segments are a JWT (never introspected), no dot or
 // one dot (as in Ory Hydra's tokens) an opaque token — unless it starts
-// like a JOSE header, then it is a JWT without its signature — five
-// segments a JWE (refused), anything else malformed.
+// like a JOSE header, then it is a JWT without its signature. Five
+// segments are a JWE: gatehouse never decrypts one, but issuers mint
+// encrypted tokens that only they can read (the zitadel OP does), so
+// like any opaque token it is introspected where introspection is set up
+// and refused otherwise. Anything else is malformed.
 func (a *Authenticator) verifyToken(r *http.Request, tok string, h [32]byte, now time.Time) (entry, *rejection) {
 	switch strings.Count(tok, ".") {
 	case 2:
@@ -225,7 +228,7 @@ func (a *Authenticator) verifyToken(r *http.Request, tok string, h [32]byte, now
 		}
 		return a.introspect(r, tok, h, now)
 	case 4:
-		return entry{}, rejectf(ReasonUnsupported, "encrypted tokens are not accepted", nil)
+		return a.introspect(r, tok, h, now)
 	}
 	return entry{}, rejectf(ReasonMalformed, "malformed token", nil)
 }

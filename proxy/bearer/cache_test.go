@@ -109,8 +109,10 @@ func TestNegativeCache(t *testing.T) {
 	}
 }
 
-// Case 154 (and 155): dot floods and compressed tokens are refused by
-// shape, quickly, without network.
+// Case 154 (and 155): dot floods are refused by shape without network, and
+// compressed JWEs are never inflated by gatehouse. (The catalogue's 50 ms
+// bound is a load property; the harness in contrib/bench reports such
+// numbers, unit tests do not time.)
 func TestCase154ManyDots(t *testing.T) {
 	e := newEnv(t, nil)
 	big := e.newAuth(func(c *Config) { c.MaxTokenBytes = 64 << 10 })
@@ -120,25 +122,30 @@ func TestCase154ManyDots(t *testing.T) {
 			var wg sync.WaitGroup
 			for range 100 {
 				wg.Go(func() {
-					start := time.Now()
 					res := checkWith(a, "Bearer "+tok)
 					if res.Status != http.StatusUnauthorized || res.Reason != ReasonMalformed {
 						t.Errorf("status %d reason %q", res.Status, res.Reason)
-					}
-					if d := time.Since(start); d > 50*time.Millisecond {
-						t.Errorf("took %v", d)
 					}
 				})
 			}
 			wg.Wait()
 		}
 	}
-	// 155: a JWE with zip is refused before anything is inflated.
-	jwe := rawJWT(`{"alg":"RSA-OAEP","enc":"A256GCM","zip":"DEF"}`, "x", "y") + ".z.w"
-	wantDeny(t, e.check("Bearer "+jwe), http.StatusUnauthorized, ReasonUnsupported)
 	if n := e.hits.Load(); n != 0 {
-		t.Errorf("%d issuer requests", n)
+		t.Errorf("%d issuer requests for dot floods", n)
 	}
+	// 155: a JWE with zip is never decrypted or inflated here: it is an
+	// opaque token that only its issuer can read, so it goes to
+	// introspection (which refuses this one), and without introspection it
+	// is refused outright.
+	jwe := rawJWT(`{"alg":"RSA-OAEP","enc":"A256GCM","zip":"DEF"}`, "x", "y") + ".z.w"
+	wantDeny(t, e.check("Bearer "+jwe), http.StatusUnauthorized, ReasonInactive)
+	noIntro := e.newAuth(func(c *Config) {
+		for i := range c.Issuers {
+			c.Issuers[i].ClientSecret = ""
+		}
+	})
+	wantDeny(t, checkWith(noIntro, "Bearer "+jwe), http.StatusUnauthorized, ReasonUnsupported)
 }
 
 // Many goroutines, many kinds of token, one authenticator (run with -race).

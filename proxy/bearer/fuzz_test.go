@@ -60,12 +60,6 @@ func FuzzJWTShape(f *testing.F) {
 	f.Add(strings.Repeat(".", 300))
 	f.Add("eyJ.eyJ.eyJ")
 	f.Fuzz(func(t *testing.T, tok string) {
-		start := time.Now()
-		defer func() {
-			if d := time.Since(start); d > time.Second {
-				t.Fatalf("slow: %v for %d bytes", d, len(tok))
-			}
-		}()
 		issuer, h, c, rej := a.parseJWT(tok)
 		if rej != nil {
 			return
