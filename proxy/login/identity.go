@@ -17,11 +17,16 @@ const maxGroups = 256
 // identity turns a verified ID token into an Identity. It refuses values
 // that could not travel safely in an HTTP header, and it checks azp as
 // OpenID Connect Core §3.1.3.7 asks.
-func (l *Login) identity(idt *oidc.IDToken) (*session.Identity, error) {
+func (l *Login) identity(idt *oidc.IDToken) (*session.Identity, map[string]any, error) {
 	var c map[string]any
 	if err := idt.Claims(&c); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	id, err := l.identityFrom(idt, c)
+	return id, c, err
+}
+
+func (l *Login) identityFrom(idt *oidc.IDToken, c map[string]any) (*session.Identity, error) {
 	azp, _ := c["azp"].(string)
 	if azp != "" && azp != l.cfg.ClientID {
 		return nil, fmt.Errorf("login: azp %q is not this client", trunc(azp))
@@ -119,4 +124,70 @@ func safeValue(s string) bool {
 		}
 	}
 	return true
+}
+
+// needsUserInfo reports whether the ID token leaves out claims gatehouse
+// forwards. With the code flow, issuers may put them only in the UserInfo
+// response (OpenID Connect Core §5.4).
+func (l *Login) needsUserInfo(c map[string]any) bool {
+	for _, k := range []string{"email", "preferred_username"} {
+		if _, ok := c[k]; !ok {
+			return true
+		}
+	}
+	return Groups(c, l.cfg.GroupsClaim) == nil && !hasPath(c, l.cfg.GroupsClaim)
+}
+
+func hasPath(c map[string]any, path string) bool {
+	var v any = c
+	for _, part := range strings.Split(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return false
+		}
+		if v, ok = m[part]; !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// mergeUserInfo fills id from the UserInfo claims u, for what the ID token
+// left out. The UserInfo sub must be the ID token's (Core §5.3.2);
+// otherwise nothing is taken from it. Emails still count only when
+// verified.
+func (l *Login) mergeUserInfo(id *session.Identity, idClaims, u map[string]any) error {
+	if sub, _ := u["sub"].(string); sub != id.Subject {
+		return errors.New("login: userinfo sub differs from the ID token's")
+	}
+	merged := make(map[string]any, len(idClaims)+len(u))
+	for k, v := range u {
+		merged[k] = v
+	}
+	for k, v := range idClaims {
+		merged[k] = v // the signed ID token wins where both have a claim
+	}
+	if _, ok := idClaims["email"]; !ok {
+		// email and email_verified travel together: take both from UserInfo.
+		merged["email"], merged["email_verified"] = u["email"], u["email_verified"]
+	}
+	if verified, _ := merged["email_verified"].(bool); verified && id.Email == "" {
+		if email, _ := merged["email"].(string); safeValue(email) && validEmail(email) {
+			id.Email = email
+		}
+	}
+	for _, f := range []struct {
+		claim string
+		dst   *string
+	}{{"preferred_username", &id.PreferredUsername}, {"name", &id.Name}} {
+		if *f.dst == "" {
+			if v, _ := merged[f.claim].(string); safeValue(v) {
+				*f.dst = v
+			}
+		}
+	}
+	if len(id.Groups) == 0 {
+		id.Groups = Groups(merged, l.cfg.GroupsClaim)
+	}
+	return nil
 }

@@ -1,6 +1,10 @@
 package login
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/gatehouse-proxy/gatehouse/session"
+)
 
 func TestValidEmail(t *testing.T) {
 	for in, want := range map[string]bool{
@@ -32,5 +36,39 @@ func TestGroupsClaim(t *testing.T) {
 				t.Errorf("Groups(%q) = %q, want %q", path, got, want)
 			}
 		}
+	}
+}
+
+func TestMergeUserInfo(t *testing.T) {
+	l := &Login{cfg: Config{GroupsClaim: "groups"}}
+	base := func() *session.Identity { return &session.Identity{Subject: "u1"} }
+	id := base()
+	idClaims := map[string]any{"sub": "u1", "name": "From ID token"}
+	u := map[string]any{"sub": "u1", "email": "u1@corp.test", "email_verified": true, "preferred_username": "u1name", "name": "From userinfo", "groups": []any{"dev"}}
+	if err := l.mergeUserInfo(id, idClaims, u); err != nil {
+		t.Fatal(err)
+	}
+	if id.Email != "u1@corp.test" || id.PreferredUsername != "u1name" || len(id.Groups) != 1 || id.Groups[0] != "dev" {
+		t.Errorf("merged %+v", id)
+	}
+	id = base()
+	id.Name = "From ID token"
+	l.mergeUserInfo(id, idClaims, u)
+	if id.Name != "From ID token" {
+		t.Errorf("userinfo replaced an ID-token claim: %q", id.Name)
+	}
+	id = base()
+	if err := l.mergeUserInfo(id, idClaims, map[string]any{"sub": "someone-else", "email": "x@corp.test", "email_verified": true}); err == nil || id.Email != "" {
+		t.Errorf("userinfo for another subject accepted: %v %+v", err, id)
+	}
+	id = base()
+	l.mergeUserInfo(id, idClaims, map[string]any{"sub": "u1", "email": "x@corp.test", "email_verified": false})
+	if id.Email != "" {
+		t.Error("an unverified userinfo email was taken")
+	}
+	id = base()
+	l.mergeUserInfo(id, map[string]any{"sub": "u1", "email": "a@corp.test", "email_verified": false}, map[string]any{"sub": "u1", "email": "b@corp.test", "email_verified": true})
+	if id.Email != "" {
+		t.Error("the ID token's unverified email was replaced by userinfo's verified one for another address")
 	}
 }

@@ -290,9 +290,22 @@ func (l *Login) verifyIDToken(ctx context.Context, iss *Issuer, tok *oauth2.Toke
 			return nil, nil, fail(http.StatusForbidden, "the sign-in could not be verified", err)
 		}
 	}
-	id, err := l.identity(idt)
+	id, claims, err := l.identity(idt)
 	if err != nil {
 		return nil, nil, fail(http.StatusForbidden, "the sign-in could not be verified", err)
+	}
+	if ui := iss.Provider.UserInfoEndpoint(); ui != "" && l.needsUserInfo(claims) {
+		info, err := iss.Provider.UserInfo(ctx, oauth2.StaticTokenSource(tok))
+		if err != nil {
+			return nil, nil, fail(http.StatusBadGateway, "could not read the user's details from the identity provider", err)
+		}
+		var u map[string]any
+		if err := info.Claims(&u); err != nil {
+			return nil, nil, fail(http.StatusBadGateway, "the identity provider's user details are malformed", err)
+		}
+		if err := l.mergeUserInfo(id, claims, u); err != nil {
+			return nil, nil, fail(http.StatusForbidden, "the sign-in could not be verified", err)
+		}
 	}
 	return idt, id, nil
 }
