@@ -15,7 +15,7 @@
 # golang image sets GOTOOLCHAIN=local, so an older patch release would refuse
 # to build rather than download a toolchain. cmd/gatehouse/deploy_test.go
 # checks that this tag and go.mod agree.
-FROM --platform=$BUILDPLATFORM golang:1.26 AS build
+FROM --platform=$BUILDPLATFORM golang:1.27 AS build
 WORKDIR /src
 
 # Dependencies first: this layer is reused as long as go.mod and go.sum do

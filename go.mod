@@ -2,6 +2,8 @@ module github.com/gatehouse-proxy/gatehouse
 
 go 1.26.8
 
+toolchain go1.27.3
+
 require (
 	github.com/coreos/go-oidc/v3 v3.21.0
 	github.com/go-jose/go-jose/v4 v4.1.4

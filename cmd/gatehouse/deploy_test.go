@@ -977,7 +977,12 @@ func TestDockerfile(t *testing.T) {
 	if !ok || alias == "" {
 		t.Fatalf("build stage %q: want FROM golang:<version> AS <name>", froms[0].args)
 	}
-	goVersion := regexp.MustCompile(`(?m)^go (\d+)\.(\d+)`).FindStringSubmatch(readRepoFile(t, "go.mod"))
+	// The image builds with the toolchain go.mod names (the patched one
+	// CI uses), or else its go directive.
+	goVersion := regexp.MustCompile(`(?m)^toolchain go(\d+)\.(\d+)`).FindStringSubmatch(readRepoFile(t, "go.mod"))
+	if goVersion == nil {
+		goVersion = regexp.MustCompile(`(?m)^go (\d+)\.(\d+)`).FindStringSubmatch(readRepoFile(t, "go.mod"))
+	}
 	if goVersion == nil {
 		t.Fatal("go.mod has no go directive")
 	}
