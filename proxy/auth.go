@@ -119,7 +119,7 @@ func (g *Gateway) authenticateMachine(r *http.Request) verdict {
 		return verdict{kind: kindAllow, id: res.Identity}
 	case http.StatusServiceUnavailable:
 		g.metrics.auth.WithLabelValues(method, "error", res.Reason).Inc()
-		return verdict{kind: kindFailed, err: fmt.Errorf("proxy: machine credentials: %s: %w", res.Reason, res.Err), retryAfter: res.RetryAfter}
+		return verdict{kind: kindFailed, err: fmt.Errorf("%w: machine credentials: %s: %w", errUnavailable, res.Reason, res.Err), retryAfter: res.RetryAfter}
 	}
 	g.metrics.auth.WithLabelValues(method, "rejected", res.Reason).Inc()
 	return verdict{kind: kindRefused, status: res.Status, challenge: res.Challenge, reason: res.Reason, retryAfter: res.RetryAfter}

@@ -275,12 +275,25 @@ func hasAccessTokenParam(rawQuery string) bool {
 
 func (g *Gateway) reject(w http.ResponseWriter, r *http.Request, st *reqState, status int, msg string) {
 	st.outcome = "rejected"
+	if r.URL.Path == g.cfg.EndpointPrefix+"/auth" {
+		// Forward-auth answers carry no body: the ingress reads the status.
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(status)
+		return
+	}
 	writeError(w, r, st.id, status, msg)
 }
+
+// errUnavailable marks failures of a service gatehouse depends on (an
+// issuer, the session store): 503, never a pass.
+var errUnavailable = errors.New("proxy: a service gatehouse depends on is unavailable")
 
 // fail answers with err's status and public message and logs its cause.
 func (g *Gateway) fail(w http.ResponseWriter, r *http.Request, st *reqState, err error) {
 	status := login.StatusOf(err)
+	if errors.Is(err, errUnavailable) {
+		status = http.StatusServiceUnavailable
+	}
 	msg := "something went wrong"
 	var le *login.Error
 	switch {

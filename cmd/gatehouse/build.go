@@ -76,7 +76,7 @@ func (m *Main) build(ctx context.Context, s *settings, reg *prometheus.Registry)
 		Login:              lg,
 		Redirects:          s.redirects,
 		CookiePrefix:       st.cookie,
-		Transport:          upstream.NewTransport(10*time.Second, 0),
+		Transport:          upstream.NewTransport(10*time.Second, m.cfg.upstreamTimeout),
 		Logger:             m.logger,
 		Metrics:            metrics,
 		Bearer:             machines,

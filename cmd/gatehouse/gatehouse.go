@@ -204,6 +204,9 @@ func (c *config) validate() (*settings, error) {
 			}
 		}
 	}
+	if c.upstreamTimeout <= 0 {
+		return nil, errors.New("--upstream-timeout must be positive")
+	}
 	if (c.tlsCertFile == "") != (c.tlsKeyFile == "") {
 		return nil, errors.New("--tls-cert-file and --tls-key-file go together")
 	}

@@ -127,7 +127,9 @@ func TestCase121IntrospectionFailures(t *testing.T) {
 	big := `{"active":true,"sub":"x","pad":"` + strings.Repeat("a", 20<<20) + `"}`
 	handlers := map[string]http.HandlerFunc{
 		"500": func(w http.ResponseWriter, r *http.Request) { http.Error(w, "boom", 500) },
-		"401": func(w http.ResponseWriter, r *http.Request) { http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized) },
+		"401": func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+		},
 		"hang": func(w http.ResponseWriter, r *http.Request) {
 			select { // the body is unread, so the server may not notice the client leave
 			case <-r.Context().Done():

@@ -143,6 +143,7 @@ type revocations struct {
 	mu   sync.Mutex
 	sids map[string]time.Time
 	subs map[string]time.Time
+	ids  map[string]time.Time // signed-out sessions, by Session.ID
 }
 
 const maxRevocations = 100000
@@ -150,6 +151,17 @@ const maxRevocations = 100000
 func (v *revocations) init() {
 	v.sids = make(map[string]time.Time)
 	v.subs = make(map[string]time.Time)
+	v.ids = make(map[string]time.Time)
+}
+
+// addSession remembers that the session with this id was signed out.
+func (v *revocations) addSession(id string, at time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if len(v.ids) >= maxRevocations {
+		clear(v.ids)
+	}
+	v.ids[id] = at
 }
 
 func (v *revocations) add(sid, sub string, at time.Time) {
@@ -170,8 +182,11 @@ func (v *revocations) add(sid, sub string, at time.Time) {
 func (v *revocations) ended(s *session.Session) bool {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	if len(v.sids) == 0 && len(v.subs) == 0 {
+	if len(v.sids) == 0 && len(v.subs) == 0 && len(v.ids) == 0 {
 		return false
+	}
+	if _, ok := v.ids[s.ID]; ok {
+		return true
 	}
 	if at, ok := v.sids[s.Identity.SID]; ok && s.Identity.SID != "" && !s.CreatedAt.After(at) {
 		return true

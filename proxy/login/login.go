@@ -223,7 +223,9 @@ func (l *Login) checkResponse(iss *Issuer, q url.Values) error {
 		if e == "access_denied" {
 			return fail(http.StatusForbidden, "the identity provider denied the sign-in", fmt.Errorf("issuer error %q", trunc(e)))
 		}
-		return fail(http.StatusBadGateway, "the identity provider returned an error", fmt.Errorf("issuer error %q", trunc(e)))
+		// 4xx: anyone can send a browser here with an error parameter, so
+		// it must not look like gatehouse failing.
+		return fail(http.StatusBadRequest, "the identity provider returned an error; please try signing in again", fmt.Errorf("issuer error %q", trunc(e)))
 	}
 	got, present := q["iss"]
 	if iss.IssParameter && !present {

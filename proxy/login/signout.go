@@ -20,6 +20,11 @@ func (l *Login) SignOut(w http.ResponseWriter, r *http.Request, redirectTo strin
 	if err != nil && !errors.Is(err, session.ErrNoSession) {
 		return fail(http.StatusServiceUnavailable, "the session store is not reachable", err)
 	}
+	if s != nil {
+		// With the cookie store the browser may still hold (or an attacker
+		// may have copied) the cookie; this replica refuses it from now on.
+		l.revoked.addSession(s.ID, l.cfg.Now())
+	}
 	if err := l.cfg.Sessions.Clear(w, r); err != nil {
 		return fail(http.StatusServiceUnavailable, "the session store is not reachable", err)
 	}
