@@ -37,7 +37,7 @@ func (m *Main) build(ctx context.Context, s *settings, reg *prometheus.Registry)
 	if err != nil {
 		return nil, nil, fmt.Errorf("flow cookies: %w", err)
 	}
-	client := issuerClient(10 * time.Second)
+	client := issuerClient(m.cfg.issuerTimeout)
 	disc := login.Discover(ctx, login.DiscoveryConfig{
 		IssuerURL: m.cfg.issuer, ClientID: m.cfg.clientID, Client: client, Logger: m.logger,
 	})

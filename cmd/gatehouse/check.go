@@ -24,7 +24,7 @@ func runCheckConfig(ctx context.Context, args []string, getenv func(string) stri
 		return err
 	}
 	fmt.Fprintf(stdout, "flags: ok (%d upstream route(s), %d trusted proxy range(s), %d cookie key(s))\n", len(s.routes), len(s.trusted), s.keys.Len())
-	client := issuerClient(10 * time.Second)
+	client := issuerClient(m.cfg.issuerTimeout)
 	cctx, cancel := context.WithTimeout(oidc.ClientContext(ctx, client), 20*time.Second)
 	defer cancel()
 	p, err := oidc.NewProvider(cctx, m.cfg.issuer)

@@ -204,6 +204,9 @@ func (c *config) validate() (*settings, error) {
 			}
 		}
 	}
+	if c.issuerTimeout <= 0 {
+		return nil, errors.New("--issuer-timeout must be positive")
+	}
 	if c.upstreamTimeout <= 0 {
 		return nil, errors.New("--upstream-timeout must be positive")
 	}

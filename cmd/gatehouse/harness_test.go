@@ -37,6 +37,39 @@ type harness struct {
 
 	replicas []*Main // with harnessOptions.replicas > 1
 	admins   []string
+
+	issuerMode atomic.Int32  // issuerUp, issuerDown or issuerSlow
+	slowIssuer chan struct{} // closed to release requests held in issuerSlow
+	slowOnce   sync.Once
+}
+
+const (
+	issuerUp int32 = iota
+	issuerDown
+	issuerSlow
+)
+
+// gate puts the issuer behind a switch: down drops every connection
+// without an answer, slow holds every request until the test ends.
+func (h *harness) gate(next http.Handler) http.Handler {
+	h.slowIssuer = make(chan struct{})
+	h.t.Cleanup(func() { h.slowOnce.Do(func() { close(h.slowIssuer) }) })
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch h.issuerMode.Load() {
+		case issuerDown:
+			if c, _, err := http.NewResponseController(w).Hijack(); err == nil {
+				c.Close()
+			}
+			return
+		case issuerSlow:
+			select {
+			case <-h.slowIssuer:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 type harnessOptions struct {
@@ -48,14 +81,23 @@ type harnessOptions struct {
 	flagsFor func(h *harness) []string
 	// replicas > 1 runs that many gatehouses behind a test load balancer.
 	replicas int
+	// issuerDown starts the issuer switched off (see harness.gate).
+	issuerDown bool
+	// discardLogs drops gatehouse's logs (for memory measurements: the
+	// test's log buffer would otherwise grow with every request).
+	discardLogs bool
 }
 
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	discard bool
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
+	if s.discard {
+		return len(p), nil
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
@@ -138,7 +180,7 @@ var demoTestUsers = []devissuer.User{
 
 func startHarness(t *testing.T, o harnessOptions) *harness {
 	t.Helper()
-	h := &harness{t: t, logs: &syncBuffer{}, up: &recordingUpstream{}}
+	h := &harness{t: t, logs: &syncBuffer{discard: o.discardLogs}, up: &recordingUpstream{}}
 	issLn, appLn, upLn := listen(t), listen(t), listen(t)
 	h.issURL = "http://" + issLn.Addr().String()
 	h.gw = "http://" + appLn.Addr().String()
@@ -158,7 +200,10 @@ func startHarness(t *testing.T, o harnessOptions) *harness {
 		t.Fatal(err)
 	}
 	h.iss = iss
-	serve(t, issLn, iss)
+	if o.issuerDown {
+		h.issuerMode.Store(issuerDown)
+	}
+	serve(t, issLn, h.gate(iss))
 	serve(t, upLn, h.up)
 	scope := o.scope
 	if scope == "" {
@@ -225,7 +270,9 @@ func (h *harness) startReplica(ln net.Listener) (*Main, string) {
 		}
 	})
 	admin := "http://" + adminLn.Addr().String()
-	h.waitReadyAt(admin)
+	if h.issuerMode.Load() == issuerUp {
+		h.waitReadyAt(admin)
+	}
 	return m, admin
 }
 

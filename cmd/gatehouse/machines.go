@@ -72,6 +72,7 @@ func (m *Main) newBearer(ctx context.Context, s *settings) (*bearer.Authenticato
 	cfg := bearer.Config{
 		Issuers:     issuers,
 		Client:      issuerClient(0),
+		Timeout:     c.issuerTimeout,
 		Logger:      m.logger,
 		GroupsClaim: c.groupsClaim,
 		ClientIP:    func(r *http.Request) netip.Addr { return proxy.ClientIP(r, s.trusted) },
