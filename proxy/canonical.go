@@ -76,8 +76,6 @@ func unescapePath(s string) (string, error) {
 		switch {
 		case d == '/' || d == '\\' || d == '#' || d < 0x20 || d == 0x7f:
 			return "", errAmbiguousPath
-		case d == '%' && i+4 < len(s) && isHex(s[i+3]) && isHex(s[i+4]):
-			return "", errAmbiguousPath // "%2523" decodes to "%23" and again to "#"
 		}
 		b.WriteByte(d)
 		i += 2
@@ -85,6 +83,13 @@ func unescapePath(s string) (string, error) {
 	out := b.String()
 	if !utf8.ValidString(out) {
 		return "", errAmbiguousPath
+	}
+	// Whatever decodes to a new escape ("%2523" → "%23", "%25%61" → "%a")
+	// means something else to a server that decodes twice.
+	for i := 0; i+2 < len(out); i++ {
+		if out[i] == '%' && isHex(out[i+1]) && isHex(out[i+2]) {
+			return "", errAmbiguousPath
+		}
 	}
 	return out, nil
 }

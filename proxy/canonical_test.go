@@ -36,7 +36,7 @@ func TestCanonicalPath(t *testing.T) {
 		// control bytes, NUL, overlong UTF-8, bad escapes (50)
 		"/public/%00/../admin", "/a%0d%0aX-Injected:1", "/a%7f", "/public/%c0%ae%c0%ae/admin", "/public/%zz", "/a%", "/a%4", "/a\x00b", "/a b", "/a\tb", "/caf\xc3\xa9",
 		// double encoding
-		"/report%2520name", "/x%252F..",
+		"/report%2520name", "/x%252F..", "/%25%610", "/%2541",
 	} {
 		if got, err := canonicalPath(in); err == nil {
 			t.Errorf("canonicalPath(%q) = %q; want refusal", in, got)
