@@ -19,6 +19,7 @@ type Metrics struct {
 	login    *prometheus.CounterVec   // event, result
 	store    *prometheus.HistogramVec // op
 	storeErr *prometheus.CounterVec   // op
+	bearer   *prometheus.CounterVec   // event, result
 }
 
 type metrics = Metrics
@@ -26,6 +27,12 @@ type metrics = Metrics
 // NewMetrics creates gatehouse's collectors and registers them on reg.
 func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	return newMetrics(reg)
+}
+
+// BearerEvent counts a machine-credential event: token cache hits and
+// misses, JWKS fetches, introspection calls (bearer.Config.Observe).
+func (m *Metrics) BearerEvent(event, result string) {
+	m.bearer.WithLabelValues(event, result).Inc()
 }
 
 // LoginEvent counts a browser-flow event (start, callback, refresh,
@@ -66,8 +73,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "gatehouse_session_store_errors_total",
 			Help: "Session store operations that failed for a technical reason (the store was unreachable).",
 		}, []string{"op"}),
+		bearer: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gatehouse_bearer_events_total",
+			Help: "Machine-credential work: token_cache (hit, miss), jwks_fetch (ok, error), introspection (active, refused, error).",
+		}, []string{"event", "result"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.auth, m.redirect, m.login, m.store, m.storeErr} {
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.auth, m.redirect, m.login, m.store, m.storeErr, m.bearer} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

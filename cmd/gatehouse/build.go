@@ -63,7 +63,7 @@ func (m *Main) build(ctx context.Context, s *settings, reg *prometheus.Registry)
 	if err != nil {
 		return nil, nil, err
 	}
-	machines, err := m.newBearer(ctx, s)
+	machines, err := m.newBearer(ctx, s, metrics)
 	if err != nil {
 		return nil, nil, err
 	}

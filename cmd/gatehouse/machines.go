@@ -60,7 +60,7 @@ func (c *config) bearerIssuerConfigs() ([]bearer.IssuerConfig, error) {
 
 // newBearer builds the machine-credential authenticator, or nil when
 // --bearer-tokens and --password-grant are both off.
-func (m *Main) newBearer(ctx context.Context, s *settings) (*bearer.Authenticator, error) {
+func (m *Main) newBearer(ctx context.Context, s *settings, metrics *proxy.Metrics) (*bearer.Authenticator, error) {
 	c := &m.cfg
 	if !c.bearerTokens && !c.passwordGrant {
 		return nil, nil
@@ -73,6 +73,7 @@ func (m *Main) newBearer(ctx context.Context, s *settings) (*bearer.Authenticato
 		Issuers:     issuers,
 		Client:      issuerClient(0),
 		Timeout:     c.issuerTimeout,
+		Observe:     metrics.BearerEvent,
 		Logger:      m.logger,
 		GroupsClaim: c.groupsClaim,
 		ClientIP:    func(r *http.Request) netip.Addr { return proxy.ClientIP(r, s.trusted) },

@@ -177,10 +177,12 @@ func (a *Authenticator) checkToken(r *http.Request, tok string) (entry, *rejecti
 	h := a.hash(tok)
 	if e, ok := a.cache.get(h, now); ok {
 		if e.valid(now) {
+			a.cfg.Observe("token_cache", "hit")
 			return e, nil
 		}
 		a.cache.remove(h)
 	}
+	a.cfg.Observe("token_cache", "miss")
 	if rej, ok := a.neg.get(h, now); ok {
 		return entry{}, rej
 	}

@@ -158,6 +158,11 @@ type Config struct {
 	// ("realm_access.roles") walks nested objects unless a top-level claim
 	// has the whole name. Default "groups".
 	GroupsClaim string
+	// Observe, when set, is told of cache lookups ("token_cache": hit,
+	// miss), key fetches ("jwks_fetch": ok, error) and introspection calls
+	// ("introspection": active, refused, error), for metrics. It must be
+	// cheap and safe for concurrent use.
+	Observe func(event, result string)
 	// Introspection tunes opaque tokens.
 	Introspection IntrospectionConfig
 	// PasswordGrant configures HTTP Basic credentials; off by default.
@@ -232,6 +237,9 @@ func applyDefaults(c *Config) error {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Observe == nil {
+		c.Observe = func(string, string) {}
 	}
 	if c.ClientIP == nil {
 		c.ClientIP = remoteIP

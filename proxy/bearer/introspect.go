@@ -85,6 +85,19 @@ func (a *Authenticator) introspector(ctx context.Context) (*issuer, string, *rej
 // client_secret_basic authentication (RFC 6749 §2.3.1: form-encoded id and
 // secret). Redirects are not followed.
 func (a *Authenticator) callIntrospection(iss *issuer, endpoint, tok string) introResult {
+	res := a.introspectionCall(iss, endpoint, tok)
+	switch {
+	case res.rej == nil:
+		a.cfg.Observe("introspection", "active")
+	case res.rej.status == http.StatusServiceUnavailable:
+		a.cfg.Observe("introspection", "error")
+	default:
+		a.cfg.Observe("introspection", "refused")
+	}
+	return res
+}
+
+func (a *Authenticator) introspectionCall(iss *issuer, endpoint, tok string) introResult {
 	fail := func(err error) introResult {
 		rej := unavailable(ReasonIntrospectionError, fmt.Errorf("bearer: introspection at issuer %q: %w", iss.cfg.URL, err))
 		rej.method = MethodIntrospection

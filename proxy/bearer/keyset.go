@@ -175,8 +175,10 @@ func (ks *keySet) fetch(url string) error {
 	if err != nil {
 		err = fmt.Errorf("bearer: issuer %q: fetching keys: %w", ks.iss.cfg.URL, shortError{err})
 		a.cfg.Logger.Warn("bearer: key fetch failed", "issuer", ks.iss.cfg.URL, "error", err)
+		a.cfg.Observe("jwks_fetch", "error")
 		return err
 	}
+	a.cfg.Observe("jwks_fetch", "ok")
 	ks.fetched.Store(a.cfg.Now().UnixNano())
 	if old := ks.cur.Load(); old == nil || old.sum != set.sum {
 		ks.cur.Store(set)
