@@ -236,3 +236,43 @@ func keyLike(t *testing.T, keys []string, raw string) string {
 	}
 	return keys[0]
 }
+
+func TestRedisCounterSharedByReplicas(t *testing.T) {
+	addr, stop, _ := redistest.Start(t)
+	prefix := redisPrefix()
+	a := session.NewRedisCounter(redisClient(t, addr), prefix)
+	b := session.NewRedisCounter(redisClient(t, addr), prefix)
+	for range 3 {
+		if err := a.Add(t.Context(), "u:alice", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := b.Add(t.Context(), "u:alice", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	n, left, err := b.Count(t.Context(), "u:alice")
+	if err != nil || n != 4 || left <= 0 || left > time.Minute {
+		t.Fatalf("Count = %d, %v, %v; want 4 within a minute", n, left, err)
+	}
+	if n, _, _ := a.Count(t.Context(), "u:bob"); n != 0 {
+		t.Errorf("an unused key counts %d", n)
+	}
+	keys, _ := redisClient(t, addr).Keys(t.Context(), prefix+"*").Result()
+	for _, k := range keys {
+		if strings.Contains(k, "alice") {
+			t.Errorf("key %q holds the username", k)
+		}
+	}
+	// A short window ends.
+	if err := a.Add(t.Context(), "short", 50*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(150 * time.Millisecond)
+	if n, _, _ := a.Count(t.Context(), "short"); n != 0 {
+		t.Errorf("window did not end: %d", n)
+	}
+	stop()
+	if _, _, err := a.Count(t.Context(), "u:alice"); !errors.Is(err, session.ErrStoreUnavailable) {
+		t.Errorf("Count with Redis down: %v", err)
+	}
+}

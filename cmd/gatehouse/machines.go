@@ -82,7 +82,7 @@ func (m *Main) newBearer(ctx context.Context, s *settings, metrics *proxy.Metric
 		if len(c.clientSecret) == 0 {
 			return nil, errors.New("--password-grant needs a confidential client: set --client-secret-file")
 		}
-		cfg.PasswordGrant = bearer.PasswordConfig{Enabled: true, Issuer: c.issuer}
+		cfg.PasswordGrant = bearer.PasswordConfig{Enabled: true, Issuer: c.issuer, Counter: m.stores.counter}
 		m.logger.Warn("--password-grant is on: HTTP Basic credentials are sent to the issuer's token endpoint. " +
 			"The resource-owner password grant is deprecated (RFC 9700 §2.4); use it only for legacy clients that cannot do better")
 	}

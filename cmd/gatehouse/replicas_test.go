@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -265,5 +266,28 @@ func TestRedisOutage(t *testing.T) {
 	}
 	if r, err := http.Get(h.admins[1] + "/readyz"); err != nil || r.StatusCode != 200 {
 		t.Fatalf("/readyz after Redis came back: %v %v", err, r)
+	}
+}
+
+// Password-grant failure limits hold across replicas with Redis: failures
+// on one replica count on the other.
+func TestPasswordGrantLimitsAcrossReplicas(t *testing.T) {
+	h, _, _ := redisHarness(t, harnessOptions{extraFlags: []string{"--password-grant"}})
+	basic := "Basic " + base64.StdEncoding.EncodeToString([]byte("bob:wrong"))
+	get := func(i int) int {
+		resp := send(t, &http.Client{}, "GET", h.gw+"/legacy", map[string]string{"Authorization": basic, "X-Test-Replica": strconv.Itoa(i), "Accept": "application/json"})
+		return resp.StatusCode
+	}
+	for range 5 {
+		if s := get(0); s != 401 {
+			t.Fatalf("wrong password on replica 0: %d", s)
+		}
+	}
+	grants := h.grants("password")
+	if s := get(1); s != 429 {
+		t.Fatalf("replica 1 after 5 failures on replica 0: %d, want 429", s)
+	}
+	if h.grants("password") != grants {
+		t.Error("the locked-out attempt reached the issuer")
 	}
 }

@@ -19,7 +19,8 @@ type stores struct {
 	sessions session.Store
 	cookie   string // the session cookie's name
 	once     session.Once
-	locker   session.Locker // nil with the cookie store
+	locker   session.Locker  // nil with the cookie store
+	counter  session.Counter // shared failure counts; nil with the cookie store
 	ping     func(context.Context) error
 	close    func() error
 }
@@ -47,7 +48,8 @@ func (m *Main) openStores(s *settings, secure bool) (*stores, error) {
 		return nil, fmt.Errorf("session store: %w", err)
 	}
 	return &stores{sessions: rs, cookie: rs.CookieName(), once: session.NewRedisOnce(client, "gatehouse:"),
-		locker: session.NewRedisLocker(client, "gatehouse:", 10*time.Second), ping: rs.Ping, close: client.Close}, nil
+		locker: session.NewRedisLocker(client, "gatehouse:", 10*time.Second), counter: session.NewRedisCounter(client, "gatehouse:"),
+		ping: rs.Ping, close: client.Close}, nil
 }
 
 // redisClient builds a go-redis client from --redis-url and --redis-mode.

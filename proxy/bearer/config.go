@@ -14,6 +14,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gatehouse-proxy/gatehouse/session"
 )
 
 // Defaults applied by [New] to zero-valued [Config] fields.
@@ -113,6 +115,11 @@ type PasswordConfig struct {
 	// username and password; never beyond the access token's expiry.
 	// Default 5m; negative disables the cache.
 	CacheTTL time.Duration
+	// Counter keeps the failure counts. Default: in this process. With
+	// several replicas give them a shared one (session.RedisCounter), or
+	// each replica allows the full limit. If it cannot be reached, Basic
+	// credentials get 503.
+	Counter session.Counter
 }
 
 // Config configures an [Authenticator]. Client and Issuers are required;

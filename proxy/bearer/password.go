@@ -89,8 +89,11 @@ func (pw *passwordGrant) check(r *http.Request, cred string) Result {
 	}
 	userKey := "u:" + strings.ToLower(user)
 	clientKey := "c:" + a.cfg.ClientIP(r).String()
-	d1, b1 := pw.limits.blocked(userKey, pw.cfg.FailuresPerUser, pw.cfg.Window, now)
-	d2, b2 := pw.limits.blocked(clientKey, pw.cfg.FailuresPerClient, pw.cfg.Window, now)
+	d1, b1, err1 := pw.blocked(r.Context(), userKey, pw.cfg.FailuresPerUser, now)
+	d2, b2, err2 := pw.blocked(r.Context(), clientKey, pw.cfg.FailuresPerClient, now)
+	if err := errors.Join(err1, err2); err != nil {
+		return pw.fail(unavailable(ReasonIssuerUnavailable, err))
+	}
 	if b1 || b2 {
 		return pw.fail(&rejection{status: http.StatusTooManyRequests, reason: ReasonRateLimited,
 			desc: "too many failed attempts", retry: max(d1, d2)})
@@ -105,8 +108,9 @@ func (pw *passwordGrant) check(r *http.Request, cred string) Result {
 		return pw.fail(unavailable(ReasonIssuerUnavailable, err))
 	case res.bad:
 		now := a.cfg.Now()
-		pw.limits.fail(userKey, pw.cfg.Window, now)
-		pw.limits.fail(clientKey, pw.cfg.Window, now)
+		if err := errors.Join(pw.failed(r.Context(), userKey, now), pw.failed(r.Context(), clientKey, now)); err != nil {
+			a.cfg.Logger.Warn("bearer: counting a failed password grant", "error", err)
+		}
 		return pw.fail(rejectf(ReasonBadCredentials, "invalid username or password", nil))
 	case res.rej != nil:
 		return pw.fail(res.rej)
@@ -186,4 +190,30 @@ func (pw *passwordGrant) exchange(tokenURL, user, pass string) grantResult {
 		return grantResult{rej: rejectf(ReasonMalformed, "token too large", nil)}
 	}
 	return grantResult{token: tok.AccessToken}
+}
+
+// blocked reports whether key has used up its failures in the current
+// window, from the shared Counter when there is one.
+func (pw *passwordGrant) blocked(ctx context.Context, key string, limit int, now time.Time) (time.Duration, bool, error) {
+	if pw.cfg.Counter == nil {
+		d, b := pw.limits.blocked(key, limit, pw.cfg.Window, now)
+		return d, b, nil
+	}
+	if limit < 0 {
+		return 0, false, nil
+	}
+	n, left, err := pw.cfg.Counter.Count(ctx, "password:"+key)
+	if err != nil || n < limit {
+		return 0, false, err
+	}
+	return left, true, nil
+}
+
+// failed counts one failure for key.
+func (pw *passwordGrant) failed(ctx context.Context, key string, now time.Time) error {
+	if pw.cfg.Counter == nil {
+		pw.limits.fail(key, pw.cfg.Window, now)
+		return nil
+	}
+	return pw.cfg.Counter.Add(ctx, "password:"+key, pw.cfg.Window)
 }
