@@ -109,7 +109,7 @@ func newFlagSet(name string, c *config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.passAuthorization, "pass-authorization", "none", "Authorization sent upstream: none (bearer callers' own token passes, Basic never), basic (Basic base64(user:)) or bearer (the session's access token)")
 	fs.StringVar(&c.tlsCertFile, "tls-cert-file", "", "PEM certificate (chain) for the app listener; with --tls-key-file, gatehouse serves HTTPS and reloads both when they change")
 	fs.StringVar(&c.tlsKeyFile, "tls-key-file", "", "PEM private key for --tls-cert-file")
-	fs.DurationVar(&c.issuerTimeout, "issuer-timeout", 10*time.Second, "bound on every call to an issuer (discovery, keys, token, introspection, userinfo)")
+	fs.DurationVar(&c.issuerTimeout, "issuer-timeout", 5*time.Second, "bound on every call to an issuer (discovery, keys, token, introspection, userinfo)")
 	fs.DurationVar(&c.upstreamTimeout, "upstream-timeout", time.Minute, "how long an upstream may take to send its response headers before gatehouse answers 502 (streams and websockets are not limited once they have started)")
 	fs.BoolVar(&c.allowPathParams, "allow-path-params", false, "accept ';' path parameters (e.g. ;jsessionid=) instead of answering 400; rules and routes then match the path without them")
 	fs.BoolVar(&c.identityAssertion, "identity-assertion", false, "send every upstream a short-lived ES256 JWT of the caller's identity in X-Forwarded-Assertion (aud = the upstream's origin); keys at <endpoint-prefix>/jwks")
