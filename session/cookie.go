@@ -58,6 +58,14 @@ type CookieConfig struct {
 	// <name>_1 … <name>_{MaxChunks-1}, each holding at most 3,800 bytes.
 	// Default 4; at most 10.
 	MaxChunks int
+	// CacheSize is how many decoded sessions Load remembers, keyed by a
+	// hash of the exact cookie bytes, so that a browser's repeated requests
+	// skip the HMAC, AES, base64 and JSON work of decoding. Every hit is
+	// checked against both lifetimes, as decoding would be; only cookies
+	// that decoded into a valid session are remembered; the cache also
+	// stays under 16 MiB of session data. Default (0)
+	// DefaultCookieCacheSize; negative: no cache.
+	CacheSize int
 }
 
 // CookieStore is a Store that keeps the whole session in the browser, in
@@ -83,6 +91,8 @@ type CookieStore struct {
 	encoder  securecookie.Codec
 	decoders []securecookie.Codec
 	now      func() time.Time
+	maxAge   int64         // the codecs' MaxAge, in seconds
+	cache    *sessionCache // nil: no cache
 }
 
 // NewCookieStore returns a CookieStore for cfg that signs and encrypts
@@ -114,6 +124,10 @@ func NewCookieStore(cfg CookieConfig, keys Keys, now func() time.Time) (*CookieS
 	if keys.Len() == 0 {
 		return nil, errNoKeys
 	}
+	cacheSize := cfg.CacheSize
+	if cacheSize == 0 {
+		cacheSize = DefaultCookieCacheSize
+	}
 	maxLen := maxChunks * chunkSize
 	decoders, err := keys.codecs(purposeSession, lifetime, maxLen)
 	if err != nil {
@@ -139,6 +153,8 @@ func NewCookieStore(cfg CookieConfig, keys Keys, now func() time.Time) (*CookieS
 		encoder:  encoders[0],
 		decoders: decoders,
 		now:      now,
+		maxAge:   int64(lifetime / time.Second),
+		cache:    newSessionCache(cacheSize),
 	}
 	for i := range s.names {
 		n := name
@@ -201,7 +217,9 @@ func (s *CookieStore) CookieName() string { return s.name }
 // <name>, <name>_1 … up to MaxChunks, joins them in order and decodes the
 // result with every key. A missing, duplicated, oversized, tampered,
 // undecodable or expired session yields ErrNoSession; Load never returns
-// another error.
+// another error. Sessions it decoded are remembered (CookieConfig.CacheSize)
+// and returned as copies when the same cookie bytes come again, after
+// the same lifetime checks.
 func (s *CookieStore) Load(r *http.Request) (*Session, error) {
 	if r == nil {
 		return nil, ErrNoSession
@@ -216,6 +234,17 @@ func (s *CookieStore) Load(r *http.Request) (*Session, error) {
 	}
 	if total > s.maxLen {
 		return nil, ErrNoSession
+	}
+	var key [32]byte
+	if s.cache != nil {
+		// The key hashes every chunk, joined; a hit needs no joined copy.
+		key = s.cache.key(values[:n])
+		if sess, hit := s.cache.get(key, s.now(), time.Now().Unix()); hit {
+			if sess == nil {
+				return nil, ErrNoSession
+			}
+			return sess, nil
+		}
 	}
 	value := values[0].Value
 	if n > 1 {
@@ -232,6 +261,13 @@ func (s *CookieStore) Load(r *http.Request) (*Session, error) {
 	}
 	if sess.ID == "" || sess.CreatedAt.IsZero() || !s.now().Before(sess.CreatedAt.Add(s.lifetime)) {
 		return nil, ErrNoSession
+	}
+	if s.cache != nil {
+		// securecookie accepted the signed timestamp against the wall
+		// clock; hits repeat that check with the timestamp read here.
+		if ts, ok := signedTimestamp(value); ok {
+			s.cache.put(key, &sess, sess.CreatedAt.Add(s.lifetime), ts+s.maxAge)
+		}
 	}
 	return &sess, nil
 }

@@ -333,22 +333,53 @@ func FuzzCookieStoreLoad(f *testing.F) {
 	})
 }
 
+// BenchmarkCookieStoreLoad measures Load of one browser's cookies: decode
+// (no cache: HMAC, AES, base64 twice, JSON) and cached (the same cookie
+// bytes again: a hash and a map lookup, the lifetime checks and a copy).
 func BenchmarkCookieStoreLoad(b *testing.B) {
 	for _, bc := range []struct {
 		name       string
 		id, at, rt int
 	}{{"small", 0, 0, 0}, {"typical", 1000, 1200, 400}, {"chunked", 3000, 2000, 1000}} {
-		b.Run(bc.name, func(b *testing.B) {
-			st := newCookieStore(b, session.CookieConfig{Secure: true}, randomKeys(b), nil)
-			jar := new(storetest.Jar)
-			save(b, st, jar, storetest.FullSession(bc.id, bc.at, bc.rt))
-			r := storetest.Request(jar.Cookies())
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := st.Load(r); err != nil {
-					b.Fatal(err)
+		for _, cache := range []struct {
+			name string
+			size int
+		}{{"decode", -1}, {"cached", 0}} {
+			b.Run(bc.name+"/"+cache.name, func(b *testing.B) {
+				st := newCookieStore(b, session.CookieConfig{Secure: true, CacheSize: cache.size}, randomKeys(b), nil)
+				jar := new(storetest.Jar)
+				save(b, st, jar, storetest.FullSession(bc.id, bc.at, bc.rt))
+				r := storetest.Request(jar.Cookies())
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := st.Load(r); err != nil {
+						b.Fatal(err)
+					}
 				}
-			}
-		})
+			})
+		}
 	}
+}
+
+// BenchmarkCookieStoreLoadCachedParallel is the cached path under
+// contention: every goroutine loads the same few sessions.
+func BenchmarkCookieStoreLoadCachedParallel(b *testing.B) {
+	st := newCookieStore(b, session.CookieConfig{Secure: true}, randomKeys(b), nil)
+	var reqs []*http.Request
+	for range 8 {
+		jar := new(storetest.Jar)
+		save(b, st, jar, storetest.FullSession(1000, 1200, 400))
+		reqs = append(reqs, storetest.Request(jar.Cookies()))
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			if _, err := st.Load(reqs[i%len(reqs)]); err != nil {
+				b.Error(err)
+				return
+			}
+			i++
+		}
+	})
 }

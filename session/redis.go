@@ -1,17 +1,20 @@
 package session
 
 import (
+	"bytes"
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gorilla/securecookie"
@@ -61,7 +64,8 @@ type RedisConfig struct {
 	KeyPrefix string
 	// Cookie names the handle cookie and sets its attributes and the
 	// absolute session lifetime, as for CookieStore. MaxChunks is unused:
-	// the handle always fits one cookie.
+	// the handle always fits one cookie. CacheSize bounds the caches of
+	// decoded handles and of decrypted payloads (see RedisStore).
 	Cookie CookieConfig
 	// IdleTimeout ends a session that has not been loaded or saved for
 	// this long. Each Load and Save extends it, up to the absolute
@@ -91,9 +95,13 @@ type RedisConfig struct {
 // hash tags; the price is that Save is not one atomic step, which the
 // order of its steps makes safe (see Save).
 //
-// A RedisStore keeps no state of its own beyond its configuration; it is
-// safe for concurrent use, and Redis outages cost it neither goroutines
-// nor memory (the client reconnects by itself).
+// A RedisStore keeps no session state of its own: every Load reads the
+// session from Redis, so revocation and idle timeouts take effect at
+// once. It only remembers, bounded by Cookie.CacheSize, handle cookies it
+// has decoded and payloads it has decrypted, so that the same bytes are
+// not decrypted and decoded again. It is safe for concurrent use, and
+// Redis outages cost it neither goroutines nor memory (the client
+// reconnects by itself).
 type RedisStore struct {
 	client   redis.UniversalClient
 	prefix   string
@@ -108,6 +116,21 @@ type RedisStore struct {
 	decoders []securecookie.Codec
 	index    *redis.Script
 	now      func() time.Time
+	maxAge   int64 // the codecs' MaxAge, in seconds
+	// handleCache remembers decoded handle cookies by the SHA-256 of their
+	// value, and payloadCache opened payloads by the SHA-256 of the
+	// handle and the exact payload bytes (see open). Neither skips Redis:
+	// every Load still reads the session there. nil: no caches.
+	handleCache  *genCache[cachedHandle]
+	payloadCache *genCache[*Session]
+	bufs         sync.Pool // *[]byte scratch for hashing
+}
+
+// cachedHandle is a decoded handle cookie and the last Unix second its
+// signed timestamp is accepted at.
+type cachedHandle struct {
+	h           redisHandle
+	signedUntil int64
 }
 
 // redisHandle is what the handle cookie holds.
@@ -167,6 +190,16 @@ func NewRedisStore(cfg RedisConfig, keys Keys, now func() time.Time) (*RedisStor
 	if now == nil {
 		now = time.Now
 	}
+	cacheSize := cfg.Cookie.CacheSize
+	if cacheSize == 0 {
+		cacheSize = DefaultCookieCacheSize
+	}
+	var handles *genCache[cachedHandle]
+	var payloads *genCache[*Session]
+	if cacheSize >= 2 {
+		handles = newGenCache[cachedHandle](cacheSize, cookieCacheBytes/4)
+		payloads = newGenCache[*Session](cacheSize, cookieCacheBytes)
+	}
 	return &RedisStore{
 		client:   cfg.Client,
 		prefix:   prefix,
@@ -181,6 +214,10 @@ func NewRedisStore(cfg RedisConfig, keys Keys, now func() time.Time) (*RedisStor
 		decoders: codecs,
 		index:    redis.NewScript(redisIndexScript),
 		now:      now,
+		maxAge:   int64(lifetime / time.Second),
+
+		handleCache:  handles,
+		payloadCache: payloads,
 	}, nil
 }
 
@@ -235,14 +272,85 @@ func (s *RedisStore) handles(r *http.Request) (hs []redisHandle, dup bool) {
 		if len(c.Value) > maxRedisHandle {
 			continue
 		}
-		var h redisHandle
-		if securecookie.DecodeMulti(s.name, c.Value, &h, s.decoders...) != nil ||
-			len(h.ID) < minRedisSessionID || len(h.ID) > maxRedisSessionID || len(h.Secret) != redisSecretLength {
-			continue
+		if h, ok := s.decodeHandle(c.Value); ok {
+			hs = append(hs, h)
 		}
-		hs = append(hs, h)
 	}
 	return hs, len(cookies) > 1
+}
+
+// decodeHandle decodes and checks one handle cookie value, from the
+// handle cache when it has seen the value before (with securecookie's
+// timestamp check repeated).
+func (s *RedisStore) decodeHandle(value string) (redisHandle, bool) {
+	var k [32]byte
+	if s.handleCache != nil {
+		k = s.hash(value, nil, nil)
+		if e, ok := s.handleCache.get(k); ok {
+			if time.Now().Unix() > e.signedUntil {
+				s.handleCache.remove(k)
+				return redisHandle{}, false
+			}
+			return redisHandle{ID: e.h.ID, Secret: bytes.Clone(e.h.Secret)}, true
+		}
+	}
+	var h redisHandle
+	if securecookie.DecodeMulti(s.name, value, &h, s.decoders...) != nil ||
+		len(h.ID) < minRedisSessionID || len(h.ID) > maxRedisSessionID || len(h.Secret) != redisSecretLength {
+		return redisHandle{}, false
+	}
+	if s.handleCache != nil {
+		if ts, ok := signedTimestamp(value); ok {
+			s.handleCache.put(k, cachedHandle{h: redisHandle{ID: h.ID, Secret: bytes.Clone(h.Secret)}, signedUntil: ts + s.maxAge}, len(h.ID)+len(h.Secret))
+		}
+	}
+	return h, true
+}
+
+// hash returns the SHA-256 of a, b and c, each but the last preceded by
+// its length, without allocating.
+func (s *RedisStore) hash(a string, b, c []byte) [32]byte {
+	bp, _ := s.bufs.Get().(*[]byte)
+	if bp == nil {
+		bp = new([]byte)
+	}
+	buf := (*bp)[:0]
+	if b != nil || c != nil {
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(a)))
+		buf = append(buf, a...)
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(b)))
+		buf = append(buf, b...)
+		buf = append(buf, c...)
+	} else {
+		buf = append(buf, a...)
+	}
+	k := sha256.Sum256(buf)
+	*bp = buf
+	s.bufs.Put(bp)
+	return k
+}
+
+// open decrypts and decodes the payload stored under key for handle h,
+// and checks that it is h's session. Opening is a pure function of h and
+// the payload bytes (the key derives from h.ID), so an opened session is
+// remembered by their hash and a copy returned when Redis hands back the
+// same bytes for the same handle; any change to the payload is a miss.
+func (s *RedisStore) open(key string, h redisHandle, payload []byte) (*Session, bool) {
+	var k [32]byte
+	if s.payloadCache != nil {
+		k = s.hash(h.ID, h.Secret, payload)
+		if sess, ok := s.payloadCache.get(k); ok {
+			return sess.clone(), true
+		}
+	}
+	sess, ok := redisOpen(key, h.Secret, payload)
+	if !ok || sess.ID != h.ID || sess.CreatedAt.IsZero() {
+		return nil, false
+	}
+	if s.payloadCache != nil {
+		s.payloadCache.put(k, sess.clone(), len(payload)+sessionSize(sess))
+	}
+	return sess, true
 }
 
 // handle returns r's one valid handle.
@@ -332,8 +440,8 @@ func (s *RedisStore) Load(r *http.Request) (*Session, error) {
 		}
 		return nil, redisUnavailable("load", err)
 	}
-	sess, ok := redisOpen(key, h.Secret, []byte(get.Val()))
-	if !ok || sess.ID != h.ID || sess.CreatedAt.IsZero() {
+	sess, ok := s.open(key, h, []byte(get.Val()))
+	if !ok {
 		return nil, ErrNoSession
 	}
 	remaining := sess.CreatedAt.Add(s.lifetime).Sub(s.now())
