@@ -88,7 +88,7 @@ type Gateway struct {
 	cop      *http.CrossOriginProtection
 	idPrefix string
 	ids      atomic.Uint64
-	metrics  *metrics
+	metrics  *Metrics
 	assert   *assertions // nil when assertions are off
 }
 
@@ -118,7 +118,7 @@ func New(cfg Config) (*Gateway, error) {
 	var err error
 	g.metrics = cfg.Metrics
 	if g.metrics == nil {
-		if g.metrics, err = newMetrics(prometheus.NewRegistry()); err != nil {
+		if g.metrics, err = NewMetrics(prometheus.NewRegistry()); err != nil {
 			return nil, fmt.Errorf("proxy: metrics: %w", err)
 		}
 	}

@@ -24,13 +24,6 @@ type Metrics struct {
 	ownTime, upstreamTime prometheus.Observer // duration's two children, resolved once
 }
 
-type metrics = Metrics
-
-// NewMetrics creates gatehouse's collectors and registers them on reg.
-func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
-	return newMetrics(reg)
-}
-
 // BearerEvent counts a machine-credential event: token cache hits and
 // misses, JWKS fetches, introspection calls (bearer.Config.Observe).
 func (m *Metrics) BearerEvent(event, result string) {
@@ -43,8 +36,9 @@ func (m *Metrics) LoginEvent(event, result string) {
 	m.login.WithLabelValues(event, result).Inc()
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
-	m := &metrics{
+// NewMetrics creates gatehouse's collectors and registers them on reg.
+func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gatehouse_requests_total",
 			Help: "Requests by route, outcome (proxied, login, unauthenticated, forbidden, rejected, endpoint, callback, sign_out, error, upstream_error, public) and status code.",
@@ -90,7 +84,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 }
 
 // observe records one finished request.
-func (m *metrics) observe(st *reqState, code int, total time.Duration) {
+func (m *Metrics) observe(st *reqState, code int, total time.Duration) {
 	m.requests.WithLabelValues(st.route, st.outcome, codeLabel(code)).Inc()
 	own := total - st.upstream
 	m.ownTime.Observe(own.Seconds())
