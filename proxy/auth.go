@@ -51,7 +51,7 @@ func (g *Gateway) decide(w http.ResponseWriter, r *http.Request, method, host, p
 	if r.Header.Get("Authorization") != "" {
 		// A request that brings its own credentials is judged by them
 		// alone, never by a cookie.
-		v = g.authenticateMachine(r)
+		v = g.authenticateMachine(r, path)
 	} else {
 		v = g.authenticateSession(w, r)
 	}
@@ -98,13 +98,13 @@ func (g *Gateway) authenticateSession(w http.ResponseWriter, r *http.Request) ve
 // authenticateMachine judges an Authorization header: a bearer token, or
 // Basic credentials for the password grant. Without machine credentials
 // configured, every one is refused rather than forwarded.
-func (g *Gateway) authenticateMachine(r *http.Request) verdict {
+func (g *Gateway) authenticateMachine(r *http.Request, path string) verdict {
 	if g.cfg.Bearer == nil {
 		g.metrics.auth.WithLabelValues("jwt", "rejected", "disabled").Inc()
 		return verdict{kind: kindRefused, status: http.StatusUnauthorized,
 			challenge: `Bearer realm="gatehouse", error="invalid_token", error_description="token not accepted"`}
 	}
-	if len(g.cfg.PasswordGrantPaths) > 0 && hasScheme(r.Header.Get("Authorization"), "Basic") && !g.passwordGrantPath(r) {
+	if len(g.cfg.PasswordGrantPaths) > 0 && hasScheme(r.Header.Get("Authorization"), "Basic") && !g.passwordGrantPath(path) {
 		g.metrics.auth.WithLabelValues("password", "rejected", "path").Inc()
 		return verdict{kind: kindRefused, status: http.StatusUnauthorized, challenge: challengeBasic, reason: "password grant not enabled here"}
 	}
@@ -307,13 +307,9 @@ func stateOf(ctx context.Context) *reqState {
 	return st
 }
 
-// passwordGrantPath reports whether r's path is under a --password-grant-path.
-func (g *Gateway) passwordGrantPath(r *http.Request) bool {
-	st := stateOf(r.Context())
-	path := r.URL.Path
-	if st != nil && st.path != "" {
-		path = st.path
-	}
+// passwordGrantPath reports whether the canonical path is under a
+// --password-grant-path.
+func (g *Gateway) passwordGrantPath(path string) bool {
 	for _, p := range g.cfg.PasswordGrantPaths {
 		if prefixMatch(p, path) {
 			return true
