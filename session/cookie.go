@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/textproto"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +30,10 @@ const (
 	// maxMaxChunks bounds CookieConfig.MaxChunks: beyond it the Cookie
 	// header outgrows what common proxies accept.
 	maxMaxChunks = 10
+	// maxRequestCookies is net/http's limit on the cookies of a request
+	// (GODEBUG httpcookiemaxnum): past it, Request.Cookies returns none,
+	// and the store finds none either.
+	maxRequestCookies = 3000
 	// hostPrefix makes browsers accept a cookie only when it is Secure,
 	// Path=/ and has no Domain, so sibling hosts cannot set or shadow it.
 	hostPrefix = "__Host-"
@@ -224,37 +229,31 @@ func (s *CookieStore) Load(r *http.Request) (*Session, error) {
 	if r == nil {
 		return nil, ErrNoSession
 	}
-	values, ok := s.scan(r)
-	if !ok || values[0] == nil {
+	ch := s.scan(r)
+	if ch.bad || ch.set&1 == 0 {
 		return nil, ErrNoSession
 	}
-	total, n := 0, 0
-	for ; n < len(values) && values[n] != nil; n++ {
-		total += len(values[n].Value)
+	values := ch.values[:ch.leading()]
+	total := 0
+	for _, v := range values {
+		total += len(v)
 	}
 	if total > s.maxLen {
 		return nil, ErrNoSession
 	}
-	var key [32]byte
+	var key uint64
 	if s.cache != nil {
-		// The key hashes every chunk, joined; a hit needs no joined copy.
-		key = s.cache.key(values[:n])
-		if sess, hit := s.cache.get(key, s.now(), time.Now().Unix()); hit {
+		// The cache matches the chunks as they are; a hit needs no
+		// joined copy.
+		key = s.cache.key(values)
+		if sess, hit := s.cache.get(key, values, s.now(), time.Now().Unix()); hit {
 			if sess == nil {
 				return nil, ErrNoSession
 			}
 			return sess, nil
 		}
 	}
-	value := values[0].Value
-	if n > 1 {
-		var b strings.Builder
-		b.Grow(total)
-		for _, c := range values[:n] {
-			b.WriteString(c.Value)
-		}
-		value = b.String()
-	}
+	value := strings.Join(values, "")
 	var sess Session
 	if err := securecookie.DecodeMulti(s.name, value, &sess, s.decoders...); err != nil {
 		return nil, ErrNoSession
@@ -266,35 +265,70 @@ func (s *CookieStore) Load(r *http.Request) (*Session, error) {
 		// securecookie accepted the signed timestamp against the wall
 		// clock; hits repeat that check with the timestamp read here.
 		if ts, ok := signedTimestamp(value); ok {
-			s.cache.put(key, &sess, sess.CreatedAt.Add(s.lifetime), ts+s.maxAge)
+			s.cache.put(key, value, &sess, sess.CreatedAt.Add(s.lifetime), ts+s.maxAge)
 		}
 	}
 	return &sess, nil
 }
 
-// scan finds the chunk cookies on r by exact name. values[i] is the
-// cookie named names[i], or nil. ok is false when a chunk name appears
-// more than once or a chunk is longer than any the store writes.
-func (s *CookieStore) scan(r *http.Request) (values []*http.Cookie, ok bool) {
-	values = make([]*http.Cookie, len(s.names))
-	ok = true
+// chunks is what scan finds of a session's cookies on a request.
+type chunks struct {
+	values [maxMaxChunks]string // values[i] is chunk i's value
+	set    uint16               // bit i: the request has chunk i
+	// bad: a chunk is there twice, or is longer than any Save sets.
+	bad bool
+}
+
+// leading returns how many chunks, from the first, the request has
+// without a gap.
+func (c *chunks) leading() int {
+	n := 0
+	for n < len(c.values) && c.set&(1<<n) != 0 {
+		n++
+	}
+	return n
+}
+
+// scan finds the session's chunk cookies on r, by exact name. It splits
+// the Cookie lines as net/http does, and gives up past as many cookies,
+// but it only looks at pairs named like a chunk and does not check their
+// values' bytes: a value with a byte no cookie may carry cannot decode,
+// so Load refuses it all the same. (net/http would skip such a pair; scan
+// counts it, so a second, valid copy of the chunk makes it a duplicate,
+// which Load refuses too.)
+func (s *CookieStore) scan(r *http.Request) (c chunks) {
 	if r == nil {
-		return values, ok
+		return c
 	}
-	for _, c := range r.Cookies() {
-		if !strings.HasPrefix(c.Name, s.name) {
-			continue
-		}
-		i, mine := s.index[c.Name]
-		if !mine {
-			continue
-		}
-		if values[i] != nil || len(c.Value) > chunkSize {
-			ok = false
-		}
-		values[i] = c
+	lines := r.Header["Cookie"]
+	n := 0
+	for _, line := range lines {
+		n += strings.Count(line, ";") + 1
 	}
-	return values, ok
+	if n > maxRequestCookies {
+		return c
+	}
+	for _, line := range lines {
+		for line != "" {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			name, val, _ := strings.Cut(textproto.TrimString(part), "=")
+			name = textproto.TrimString(name)
+			if !strings.HasPrefix(name, s.name) {
+				continue
+			}
+			i, mine := s.index[name]
+			if !mine {
+				continue
+			}
+			if c.set&(1<<i) != 0 || len(val) > chunkSize {
+				c.bad = true
+			}
+			c.set |= 1 << i
+			c.values[i] = val
+		}
+	}
+	return c
 }
 
 // Save encodes sess into as many cookies as it needs and sets them on w,
@@ -324,14 +358,14 @@ func (s *CookieStore) Save(w http.ResponseWriter, r *http.Request, sess *Session
 	if err != nil {
 		return err
 	}
-	old, _ := s.scan(r)
+	old := s.scan(r)
 	maxAge := int(min(remaining, s.lifetime) / time.Second)
 	for i, name := range s.names {
 		start := i * chunkSize
 		switch {
 		case start < len(value):
 			http.SetCookie(w, s.cookie(name, value[start:min(len(value), start+chunkSize)], maxAge))
-		case old[i] != nil:
+		case old.set&(1<<i) != 0:
 			http.SetCookie(w, s.cookie(name, "", -1))
 		}
 	}

@@ -383,3 +383,49 @@ func BenchmarkCookieStoreLoadCachedParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestCookieStoreReadsCookiesLikeNetHTTP checks that Load finds the
+// session in the Cookie header wherever net/http's parser finds it, over
+// the spellings browsers and proxies produce, and refuses it where
+// net/http would see none.
+func TestCookieStoreReadsCookiesLikeNetHTTP(t *testing.T) {
+	st := newCookieStore(t, session.CookieConfig{}, randomKeys(t), nil)
+	jar := new(storetest.Jar)
+	save(t, st, jar, storetest.FullSession(10, 10, 10))
+	c := jar.Cookies()[0]
+	pair := c.Name + "=" + c.Value
+	for _, tc := range []struct {
+		name  string
+		lines []string
+		want  bool
+	}{
+		{"alone", []string{pair}, true},
+		{"among others", []string{"a=1; " + pair + "; b=2"}, true},
+		{"no spaces", []string{"a=1;" + pair + ";b=2"}, true},
+		{"blanks around", []string{"  a=1 ;  " + pair + "  ; "}, true},
+		{"tab before the name", []string{"a=1;\t" + pair}, true},
+		{"second line", []string{"a=1", pair}, true},
+		{"empty pairs", []string{";;" + pair + ";;"}, true},
+		{"twice", []string{pair + "; " + pair}, false},
+		{"twice over lines", []string{pair, pair}, false},
+		{"other case", []string{strings.ToUpper(c.Name) + "=" + c.Value}, false},
+		{"blank before the value", []string{c.Name + "= " + c.Value}, false},
+		{"quoted", []string{c.Name + "=\"" + c.Value + "\""}, false},
+		{"too many cookies", []string{strings.Repeat("x=1; ", 3000) + pair}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodGet, "/", nil)
+			r.Header["Cookie"] = tc.lines
+			_, err := st.Load(r)
+			if got := err == nil; got != tc.want {
+				t.Errorf("Load error %v, want a session: %v", err, tc.want)
+			}
+			// Where Load finds the session, net/http finds the same pair.
+			if tc.want {
+				if ck, err := r.Cookie(c.Name); err != nil || ck.Value != c.Value {
+					t.Errorf("net/http reads %v, %v", ck, err)
+				}
+			}
+		})
+	}
+}

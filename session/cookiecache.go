@@ -1,11 +1,12 @@
 package session
 
 import (
-	"crypto/sha256"
 	"encoding/base64"
-	"net/http"
+	"encoding/binary"
+	"hash/maphash"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -19,26 +20,36 @@ const (
 	// cacheEntryOverhead estimates an entry's fixed cost: key, struct and
 	// map slot.
 	cacheEntryOverhead = 512
+	// cacheKeyTail is how many bytes from the end of an encoded value its
+	// cache key covers.
+	cacheKeyTail = 64
 )
 
-// sessionCache remembers sessions that CookieStore.Load decoded, keyed by
-// the SHA-256 of the exact encoded value they were decoded from (every
-// chunk, joined). Decoding is a pure function of that value and the keys,
-// except for the two lifetime checks, which each entry keeps and Load
-// repeats on every hit. So a hit returns exactly what decoding would have
-// returned, for the price of a hash and a map lookup instead of HMAC, AES,
-// two base64 decodings and JSON. Only values that decoded into a valid
-// session are cached: a tampered or foreign cookie is never remembered,
-// so forged cookies cannot fill the cache.
+// sessionCache remembers sessions that CookieStore.Load decoded, by the
+// exact encoded value they were decoded from (every chunk, joined).
+// Decoding is a pure function of that value and the keys, except for the
+// two lifetime checks, which each entry keeps and Load repeats on every
+// hit. So a hit returns exactly what decoding would have returned, for the
+// price of a hash and a comparison instead of HMAC, AES, two base64
+// decodings and JSON. Only values that decoded into a valid session are
+// cached: a tampered or foreign cookie is never remembered, so forged
+// cookies cannot fill the cache.
+//
+// Entries are found by a 64-bit hash/maphash sum of the value's length and
+// tail, with a seed made at random for each cache, and a hit also needs
+// the whole value to be equal. The comparison is not constant-time; it only runs once the
+// keyed hash of a guess matches a stored value's, and the seed never
+// leaves the process, so its timing tells a guesser nothing it could use.
 type sessionCache struct {
 	entries *genCache[*cachedSession]
-	bufs    sync.Pool // *[]byte scratch for hashing without allocating
+	seed    maphash.Seed
 }
 
 // cachedSession is one decoded session. sess is never handed out: hits
 // return copies.
 type cachedSession struct {
-	sess Session
+	value string // the encoded value it was decoded from
+	sess  Session
 	// deadline is CreatedAt + lifetime, checked with the store's clock.
 	deadline time.Time
 	// signedUntil is the last Unix second securecookie accepts the value
@@ -53,44 +64,70 @@ func newSessionCache(size int) *sessionCache {
 	if size < 2 {
 		return nil
 	}
-	return &sessionCache{entries: newGenCache[*cachedSession](size, cookieCacheBytes)}
+	return &sessionCache{entries: newGenCache[*cachedSession](size, cookieCacheBytes), seed: maphash.MakeSeed()}
 }
 
-// key hashes an encoded value given as its chunk cookies, in order.
-func (c *sessionCache) key(chunks []*http.Cookie) [32]byte {
-	bp, _ := c.bufs.Get().(*[]byte)
-	if bp == nil {
-		bp = new([]byte)
-	}
-	*bp = (*bp)[:0]
+// key returns the key of an encoded value given as its chunks, in order:
+// a keyed hash of its length and of its last 64 bytes. Those end in the
+// value's HMAC, so different sessions get different keys, without hashing
+// kilobytes per request; get still compares the whole value.
+func (c *sessionCache) key(chunks []string) uint64 {
+	n := 0
 	for _, ch := range chunks {
-		*bp = append(*bp, ch.Value...)
+		n += len(ch)
 	}
-	k := sha256.Sum256(*bp)
-	c.bufs.Put(bp)
-	return k
+	var tail [8 + cacheKeyTail]byte
+	binary.LittleEndian.PutUint64(tail[:8], uint64(n))
+	b := tail[8:]
+	for i := len(chunks) - 1; i >= 0 && len(b) > 0; i-- {
+		ch := chunks[i]
+		k := copy(b[max(0, len(b)-len(ch)):], ch[max(0, len(ch)-len(b)):])
+		b = b[:len(b)-k]
+	}
+	return maphash.Bytes(c.seed, tail[:])
 }
 
-// get returns a copy of the session cached under k. hit reports whether k
-// is cached; a hit with a nil session is an entry past one of its
-// lifetimes at now (store clock) or wall (Unix seconds), which get drops:
-// decoding its value would fail too.
-func (c *sessionCache) get(k [32]byte, now time.Time, wall int64) (sess *Session, hit bool) {
-	e, ok := c.entries.get(k)
-	if !ok {
+// get returns a copy of the session cached for the value made of chunks,
+// whose key is k. hit reports whether the value is cached; a hit with a
+// nil session is an entry past one of its lifetimes at now (store clock)
+// or wall (Unix seconds), which get drops: decoding its value would fail
+// too.
+func (c *sessionCache) get(k uint64, chunks []string, now time.Time, wall int64) (sess *Session, hit bool) {
+	e, ok := c.entries.get(cacheKey(k))
+	if !ok || !joinedEqual(e.value, chunks) {
 		return nil, false
 	}
 	if !now.Before(e.deadline) || wall > e.signedUntil {
-		c.entries.remove(k)
+		c.entries.remove(cacheKey(k))
 		return nil, true
 	}
 	return e.sess.clone(), true
 }
 
-// put remembers sess, decoded from the value hashed to k.
-func (c *sessionCache) put(k [32]byte, sess *Session, deadline time.Time, signedUntil int64) {
-	// The cache keeps its own slices: the caller may change sess's.
-	c.entries.put(k, &cachedSession{sess: *sess.clone(), deadline: deadline, signedUntil: signedUntil}, sessionSize(sess))
+// put remembers sess, decoded from value, whose key is k. A different
+// value with the same key replaces the entry.
+func (c *sessionCache) put(k uint64, value string, sess *Session, deadline time.Time, signedUntil int64) {
+	// The cache keeps its own copies: the caller may change sess's slices,
+	// and value may be part of a larger header string.
+	e := &cachedSession{value: strings.Clone(value), sess: *sess.clone(), deadline: deadline, signedUntil: signedUntil}
+	c.entries.put(cacheKey(k), e, len(value)+sessionSize(sess))
+}
+
+// cacheKey widens a 64-bit key to genCache's key type.
+func cacheKey(k uint64) (b [32]byte) {
+	binary.LittleEndian.PutUint64(b[:], k)
+	return b
+}
+
+// joinedEqual reports whether s equals the concatenation of parts.
+func joinedEqual(s string, parts []string) bool {
+	for _, p := range parts {
+		if !strings.HasPrefix(s, p) {
+			return false
+		}
+		s = s[len(p):]
+	}
+	return s == ""
 }
 
 // len returns the number of entries.
