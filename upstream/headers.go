@@ -127,8 +127,13 @@ func setHeaders(h, set http.Header) {
 	if len(set) == 0 {
 		return
 	}
+	var buf [16]string
+	names := buf[:0]
+	for name := range set {
+		names = append(names, name)
+	}
 	for k := range h {
-		for name := range set {
+		for _, name := range names {
 			if sameHeaderName(k, name) {
 				delete(h, k)
 				break
@@ -158,10 +163,23 @@ func cookieName(s string) string {
 // deleted when no cookie is left. Cookies are split by hand rather than with
 // http.ParseCookie so that pairs Go would reject still reach the backend
 // unchanged.
+//
+// The slice of Cookie values in h may be changed in place (rewrite passes
+// the outbound request's own copy).
 func stripCookies(h http.Header, prefix string) {
 	lines := h["Cookie"]
 	if prefix == "" || len(lines) == 0 || !anyCookieHasPrefix(lines, prefix) {
 		return
+	}
+	if len(lines) == 1 {
+		if kept, ok := keptSpan(lines[0], prefix); ok {
+			if kept == "" {
+				delete(h, "Cookie")
+			} else {
+				lines[0] = kept
+			}
+			return
+		}
 	}
 	var kept []string
 	for _, line := range lines {
@@ -178,6 +196,36 @@ func stripCookies(h http.Header, prefix string) {
 		return
 	}
 	h["Cookie"] = []string{strings.Join(kept, "; ")}
+}
+
+// keptSpan is stripCookies' result for a single line when that result is
+// a piece of the line: when the pairs that stay sit together, trimmed and
+// separated by exactly "; ", as browsers send them. ok is false when the
+// result has to be built.
+func keptSpan(line, prefix string) (kept string, ok bool) {
+	start, end := -1, -1 // the kept pairs' span in line
+	for pos := 0; ; {
+		raw, _, more := strings.Cut(line[pos:], ";")
+		part := textproto.TrimString(raw)
+		if part != "" && !strings.HasPrefix(cookieName(part), prefix) {
+			at := pos + strings.Index(raw, part)
+			switch {
+			case start < 0:
+				start = at
+			case line[end:at] != "; ":
+				return "", false
+			}
+			end = at + len(part)
+		}
+		if !more {
+			break
+		}
+		pos += len(raw) + 1
+	}
+	if start < 0 {
+		return "", true
+	}
+	return line[start:end], true
 }
 
 func anyCookieHasPrefix(lines []string, prefix string) bool {

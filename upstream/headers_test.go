@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"net/http"
+	"net/textproto"
 	"slices"
 	"strings"
 	"testing"
@@ -221,6 +222,37 @@ func FuzzNormalizeHeaderName(f *testing.F) {
 		}
 		if !sameHeaderName(name, n) {
 			t.Fatalf("sameHeaderName(%q, %q) = false", name, n)
+		}
+	})
+}
+
+// FuzzStripCookies checks that the single-line fast path of stripCookies
+// gives exactly what joining the kept pairs gives.
+func FuzzStripCookies(f *testing.F) {
+	for _, s := range []string{
+		"a=1; b=2", "_gh=1", " _gh_s=1 ;  a=1 ;b", "a=1; _gh=2; b=3", "a=1; b=2; _gh=3", "_gh=1; a=1; b=2",
+		"a=1;b=2; _gh=3", "a=1; ; b=2; _gh=1", ";;_gh=;;", "_g=1; _gh", "a=1;  b=2; _gh=1", "a=1; _gh=1; _gh_1=2",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		h := http.Header{"Cookie": {line}}
+		stripCookies(h, "_gh")
+		var kept []string
+		for part := range strings.SplitSeq(line, ";") {
+			if part = textproto.TrimString(part); part != "" && !strings.HasPrefix(cookieName(part), "_gh") {
+				kept = append(kept, part)
+			}
+		}
+		var want []string
+		switch {
+		case !anyCookieHasPrefix([]string{line}, "_gh"):
+			want = []string{line}
+		case len(kept) > 0:
+			want = []string{strings.Join(kept, "; ")}
+		}
+		if !slices.Equal(h["Cookie"], want) {
+			t.Fatalf("stripCookies(%q) = %q, want %q", line, h["Cookie"], want)
 		}
 	})
 }
