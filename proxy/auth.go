@@ -131,11 +131,10 @@ func (g *Gateway) authenticateAndForward(w http.ResponseWriter, r *http.Request,
 	switch v.kind {
 	case kindPublic:
 		st.outcome = "public"
-		g.forward(w, r, st, rt, g.baseHeaders(st))
+		g.forward(w, r, st, rt, g.upstreamHeaders(st, nil))
 	case kindAllow:
 		st.outcome, st.user = "proxied", v.id.Subject
-		h := g.baseHeaders(st)
-		setIdentity(h, v.id)
+		h := g.upstreamHeaders(st, v.id)
 		g.legacyHeaders(h, rt, v, r.Header.Get("Authorization"))
 		if g.assert != nil {
 			tok, err := g.assert.sign(v.id, rt.audience)
@@ -186,16 +185,57 @@ func (g *Gateway) forward(w http.ResponseWriter, r *http.Request, st *reqState, 
 	st.upstream = time.Since(start)
 }
 
-// baseHeaders are the headers every forwarded request gets.
-func (g *Gateway) baseHeaders(st *reqState) http.Header {
+// upstreamHeaders are the headers a forwarded request gets: the request
+// ID and forwarding headers every one gets, and id's identity headers when
+// id is not nil. Client-sent copies have been stripped by then, whatever
+// their spelling.
+func (g *Gateway) upstreamHeaders(st *reqState, id *session.Identity) http.Header {
 	h := make(http.Header, 8)
-	h["X-Request-Id"] = []string{st.id}
+	v := make(values, 0, 10)
+	h["X-Request-Id"] = v.add(st.id)
 	if c := st.client; c.trusted {
-		h["X-Forwarded-For"] = []string{c.xff}
-		h["X-Forwarded-Proto"] = []string{c.proto}
-		h["X-Forwarded-Host"] = []string{c.host}
+		h["X-Forwarded-For"] = v.add(c.xff)
+		h["X-Forwarded-Proto"] = v.add(c.proto)
+		h["X-Forwarded-Host"] = v.add(c.host)
+	}
+	if id == nil {
+		return h
+	}
+	h["X-Forwarded-User"] = v.add(userHeader(id))
+	if id.Email != "" {
+		h["X-Forwarded-Email"] = v.add(id.Email)
+	}
+	if id.PreferredUsername != "" {
+		h["X-Forwarded-Preferred-Username"] = v.add(id.PreferredUsername)
+	}
+	if len(id.Groups) > 0 {
+		h["X-Forwarded-Groups"] = v.add(strings.Join(id.Groups, ","))
+	}
+	if id.ClientID != "" && id.Machine {
+		h["X-Forwarded-Client-Id"] = v.add(id.ClientID)
+	}
+	if id.Machine {
+		h["X-Forwarded-Caller"] = v.add("machine")
+	} else {
+		h["X-Forwarded-Caller"] = v.add("user")
 	}
 	return h
+}
+
+// values hands out one-element header values from one backing array, so a
+// request's headers cost one allocation instead of one each.
+type values []string
+
+// add returns a slice holding only s, capped so that appending to it
+// cannot reach the next value. It takes from v's spare capacity, or
+// allocates when there is none.
+func (v *values) add(s string) []string {
+	if len(*v) == cap(*v) {
+		return []string{s}
+	}
+	*v = append(*v, s)
+	n := len(*v)
+	return (*v)[n-1 : n : n]
 }
 
 // userHeader is the X-Forwarded-User value: the subject, and for machines
@@ -206,29 +246,6 @@ func userHeader(id *session.Identity) string {
 		return "client:" + id.Subject
 	}
 	return id.Subject
-}
-
-// setIdentity adds the identity headers. Client-sent copies have been
-// stripped by then, whatever their spelling.
-func setIdentity(h http.Header, id *session.Identity) {
-	h["X-Forwarded-User"] = []string{userHeader(id)}
-	if id.Email != "" {
-		h["X-Forwarded-Email"] = []string{id.Email}
-	}
-	if id.PreferredUsername != "" {
-		h["X-Forwarded-Preferred-Username"] = []string{id.PreferredUsername}
-	}
-	if len(id.Groups) > 0 {
-		h["X-Forwarded-Groups"] = []string{strings.Join(id.Groups, ",")}
-	}
-	if id.ClientID != "" && id.Machine {
-		h["X-Forwarded-Client-Id"] = []string{id.ClientID}
-	}
-	if id.Machine {
-		h["X-Forwarded-Caller"] = []string{"machine"}
-	} else {
-		h["X-Forwarded-Caller"] = []string{"user"}
-	}
 }
 
 // unauthenticated answers a request without valid credentials: browsers
