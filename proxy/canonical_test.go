@@ -114,3 +114,21 @@ func pathEscape(s string) string {
 	}
 	return string(b)
 }
+
+// BenchmarkCanonicalize measures the one canonical view of a request path
+// that routing, rules and forwarding share: a plain path, one with escapes
+// to decode, and one refused.
+func BenchmarkCanonicalize(b *testing.B) {
+	for _, c := range []struct{ name, path string }{
+		{"plain", "/app/reports/2026/q3/summary.html"},
+		{"escaped", "/app/caf%C3%A9/a%20b/%41%42"},
+		{"refused", "/public/%2e%2e/admin"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = canonicalize(c.path, false)
+			}
+		})
+	}
+}
