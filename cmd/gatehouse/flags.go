@@ -31,6 +31,7 @@ type config struct {
 	postLogoutRedirectURL   string
 	shutdownTimeout         time.Duration
 	logFormat, logLevel     string
+	logFlushInterval        time.Duration
 	insecureIssuerHTTP      bool
 	identityAssertion       bool
 	rules                   listFlag
@@ -103,6 +104,7 @@ func newFlagSet(name string, c *config, out io.Writer) *flag.FlagSet {
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 25*time.Second, "how long in-flight requests may finish after SIGTERM")
 	fs.StringVar(&c.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.DurationVar(&c.logFlushInterval, "log-flush-interval", 100*time.Millisecond, "how long info and debug lines (the access log) may wait to be written together; warnings and errors are written at once; 0 writes every line as it comes")
 	fs.Var(&c.rules, "rule", "repeatable authorization rule `[METHODS ][host]/path/ ACTION...`, e.g. '/admin/ groups=admins' or 'GET /public/ public' (grammar below)")
 	fs.BoolVar(&c.defaultDeny, "default-deny", false, "refuse every request that no --rule matches (default: unlisted routes need any signed-in caller)")
 	fs.Var(&c.upstreamHeaders, "upstream-header", "repeatable `[route:]Header=claim` adding an identity header for legacy apps, e.g. Remote-User=preferred_username or /legacy/:X-Remote-Email=email; claims: sub, email, preferred_username, name, groups, client_id, user")

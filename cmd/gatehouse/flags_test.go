@@ -62,6 +62,8 @@ func TestFlagValidation(t *testing.T) {
 		{with("--session-lifetime=1s"), env, "--session-lifetime"},
 		{with("--log-level=loud"), env, "--log-level"},
 		{with("--log-format=xml"), env, "--log-format"},
+		{with("--log-flush-interval=-1s"), env, "--log-flush-interval"},
+		{with("--log-flush-interval=1m"), env, "--log-flush-interval"},
 		{with("--post-logout-redirect-url=/relative"), env, "--post-logout-redirect-url"},
 		{with("--no-such-flag"), env, "no-such-flag"},
 		{with("stray"), env, "stray"},

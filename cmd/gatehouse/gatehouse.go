@@ -32,6 +32,7 @@ type Main struct {
 	out    io.Writer
 	cfg    config
 	logger *slog.Logger
+	logw   *logWriter
 
 	app, admin *http.Server
 	stores     *stores
@@ -213,6 +214,9 @@ func (c *config) validate() (*settings, error) {
 	if (c.tlsCertFile == "") != (c.tlsKeyFile == "") {
 		return nil, errors.New("--tls-cert-file and --tls-key-file go together")
 	}
+	if c.logFlushInterval < 0 || c.logFlushInterval > 10*time.Second {
+		return nil, fmt.Errorf("--log-flush-interval %v must be between 0 and 10s", c.logFlushInterval)
+	}
 	if c.logFormat != "text" && c.logFormat != "json" {
 		return nil, fmt.Errorf("--log-format %q must be text or json", c.logFormat)
 	}
@@ -234,7 +238,14 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.logger = newLogger(m.out, m.cfg.logFormat, s.level)
+	m.logw = newLogWriter(m.out, m.cfg.logFlushInterval)
+	m.logger = newLogger(m.logw, m.cfg.logFormat, s.level)
+	ok := false
+	defer func() {
+		if !ok {
+			_ = m.logw.Close()
+		}
+	}()
 	ctx, m.cancel = context.WithCancel(ctx)
 	reg := prometheus.NewRegistry()
 	gw, disc, err := m.build(ctx, s, reg)
@@ -283,6 +294,7 @@ func (m *Main) Run(ctx context.Context) error {
 	go func() { m.served <- ignoreClosed(m.admin.Serve(m.AdminListener)) }()
 	m.logger.Info("gatehouse started", "version", version, "listen", m.AppListener.Addr().String(),
 		"admin", m.AdminListener.Addr().String(), "public_url", s.publicURL.String(), "issuer", m.cfg.issuer)
+	ok = true
 	return nil
 }
 
@@ -324,13 +336,23 @@ func (m *Main) Close() error {
 	if m.stores != nil {
 		_ = m.stores.close()
 	}
+	_ = m.logw.Close()
 	return err
 }
 
-func newLogger(out io.Writer, format string, level slog.Level) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
-	if format == "json" {
-		return slog.New(slog.NewJSONHandler(out, opts))
+// FlushLogs writes out the log lines held for --log-flush-interval.
+func (m *Main) FlushLogs() {
+	if m.logw != nil {
+		_ = m.logw.Flush()
 	}
-	return slog.New(slog.NewTextHandler(out, opts))
+}
+
+// newLogger returns the logger that writes to w, in format, from level up.
+func newLogger(w *logWriter, format string, level slog.Level) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if format == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(flushingHandler{h, w})
 }

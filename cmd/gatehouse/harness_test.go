@@ -92,6 +92,15 @@ type syncBuffer struct {
 	mu      sync.Mutex
 	b       bytes.Buffer
 	discard bool
+	flush   []func() // the writers' FlushLogs, called before reading
+}
+
+// flushFrom makes String write out what m holds first, so a test sees
+// every line logged before it reads.
+func (s *syncBuffer) flushFrom(m *Main) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.flush = append(s.flush, m.FlushLogs)
 }
 
 func (s *syncBuffer) Write(p []byte) (int, error) {
@@ -104,6 +113,12 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 }
 
 func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	flush := s.flush
+	s.mu.Unlock()
+	for _, f := range flush {
+		f()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
@@ -261,6 +276,7 @@ func (h *harness) startReplica(ln net.Listener) (*Main, string) {
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	h.logs.flushFrom(m)
 	t.Cleanup(func() {
 		m.Close()
 		for _, secret := range []string{"s3cr3t", "pw-alice", "pw-bob"} {

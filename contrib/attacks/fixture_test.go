@@ -213,6 +213,8 @@ func startFixture(s spec) (*fixture, error) {
 		"--public-url=" + f.gw, "--issuer=" + f.issURL, "--client-id=gw",
 		"--upstream=/=" + f.up.url, "--scope=openid email profile offline_access",
 		"--shutdown-timeout=2s",
+		// Cases read the log right after a request: write each line at once.
+		"--log-flush-interval=0",
 	}
 	if s.tls {
 		dir, err := os.MkdirTemp(tmpDir, "tls")
