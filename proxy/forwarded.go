@@ -13,7 +13,7 @@ type client struct {
 	ip      netip.Addr // the client's address: the peer, or from X-Forwarded-For when the peer is trusted
 	proto   string     // "http" or "https" as the client used it
 	host    string     // the host the client asked for
-	xff     string     // X-Forwarded-For to send upstream
+	xff     string     // X-Forwarded-For to send upstream; set for trusted peers only
 	trusted bool       // the peer is a trusted proxy
 }
 
@@ -24,14 +24,14 @@ var errBadForwarded = errors.New("proxy: malformed X-Forwarded-* header from a t
 // they are ignored (and stripped before forwarding).
 func clientOf(r *http.Request, trusted []netip.Prefix) (client, error) {
 	peer := peerAddr(r)
-	c := client{ip: peer, proto: "http", host: r.Host, xff: peer.String()}
+	c := client{ip: peer, proto: "http", host: r.Host}
 	if r.TLS != nil {
 		c.proto = "https"
 	}
 	if !peer.IsValid() || !inPrefixes(peer, trusted) {
 		return c, nil
 	}
-	c.trusted = true
+	c.trusted, c.xff = true, peer.String()
 	if v := r.Header.Values("X-Forwarded-Proto"); len(v) > 0 {
 		if len(v) > 1 || (v[0] != "http" && v[0] != "https") {
 			return c, errBadForwarded
@@ -58,7 +58,7 @@ func clientOf(r *http.Request, trusted []netip.Prefix) (client, error) {
 				break
 			}
 		}
-		c.xff = chain + ", " + peer.String()
+		c.xff = chain + ", " + c.xff
 	}
 	return c, nil
 }
