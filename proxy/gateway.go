@@ -178,8 +178,12 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !c.trusted || !validRequestID(id) {
 		id = g.idPrefix + "-" + strconv.FormatUint(g.ids.Add(1), 36)
 	}
-	rec := &recorder{ResponseWriter: w}
-	st := &reqState{id: id, client: c}
+	// One allocation for both.
+	pair := &struct {
+		rec recorder
+		st  reqState
+	}{recorder{ResponseWriter: w}, reqState{id: id, client: c}}
+	rec, st := &pair.rec, &pair.st
 	g.serve(rec, r, st, cerr)
 	total := time.Since(start)
 	g.metrics.observe(st, rec.status(), total)
