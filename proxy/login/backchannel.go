@@ -80,11 +80,8 @@ func (l *Login) verifyLogoutToken(ctx context.Context, raw string) (*logoutClaim
 		return nil, err
 	}
 	// Logout tokens need not carry exp, so go-oidc's expiry check is off
-	// here and done below when exp is present.
-	v := oidc.NewVerifier(iss.URL, iss.keySet(), &oidc.Config{
-		ClientID: l.cfg.ClientID, SupportedSigningAlgs: iss.algorithms, SkipExpiryCheck: true, Now: l.cfg.Now,
-	})
-	tok, err := v.Verify(oidc.ClientContext(ctx, l.cfg.Client), raw)
+	// in this verifier and done below when exp is present.
+	tok, err := l.bind(iss).logout.Verify(oidc.ClientContext(ctx, l.cfg.Client), raw)
 	if err != nil {
 		return nil, fmt.Errorf("login: logout token: %w", err)
 	}

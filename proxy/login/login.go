@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -87,6 +88,21 @@ type Login struct {
 	cfg       Config
 	refresher refresher
 	revoked   revocations
+	// tokenClient is cfg.Client without its Timeout, which tokenContext
+	// applies as a context deadline instead (see there).
+	tokenClient *http.Client
+	// bound holds what is derived from the discovered Issuer.
+	bound atomic.Pointer[bound]
+}
+
+// bound is what a Login derives from one discovered Issuer. It is built on
+// first use, not per request, and kept while Discovery returns that Issuer.
+type bound struct {
+	iss    *Issuer
+	oauth2 *oauth2.Config
+	// logout verifies logout tokens: like iss.Verifier, but they need not
+	// carry exp (verifyLogoutToken checks it when present).
+	logout *oidc.IDTokenVerifier
 }
 
 // New validates cfg and returns a Login.
@@ -122,24 +138,61 @@ func New(cfg Config) (*Login, error) {
 	if cfg.Observe == nil {
 		cfg.Observe = func(string, string) {}
 	}
-	l := &Login{cfg: cfg}
+	tc := *cfg.Client
+	tc.Timeout = 0
+	l := &Login{cfg: cfg, tokenClient: &tc}
 	l.refresher.init(cfg.Now)
 	l.revoked.init()
 	return l, nil
 }
 
-func (l *Login) oauth2Config(iss *Issuer) *oauth2.Config {
-	return &oauth2.Config{
-		ClientID:     l.cfg.ClientID,
-		ClientSecret: l.cfg.ClientSecret,
-		Endpoint:     iss.Endpoint,
-		RedirectURL:  l.cfg.CallbackURL,
-		Scopes:       l.cfg.Scopes,
+// bind returns what l derives from iss.
+func (l *Login) bind(iss *Issuer) *bound {
+	if b := l.bound.Load(); b != nil && b.iss == iss {
+		return b
 	}
+	b := &bound{
+		iss: iss,
+		oauth2: &oauth2.Config{
+			ClientID:     l.cfg.ClientID,
+			ClientSecret: l.cfg.ClientSecret,
+			Endpoint:     iss.Endpoint,
+			RedirectURL:  l.cfg.CallbackURL,
+			Scopes:       l.cfg.Scopes,
+		},
+		logout: oidc.NewVerifier(iss.URL, iss.keySet(), &oidc.Config{
+			ClientID: l.cfg.ClientID, SupportedSigningAlgs: iss.algorithms, SkipExpiryCheck: true, Now: l.cfg.Now,
+		}),
+	}
+	l.bound.Store(b) // racing builders build the same thing; either may win
+	return b
 }
 
+// oauth2Config is the OAuth client configuration for iss. It is shared:
+// x/oauth2 only reads it.
+func (l *Login) oauth2Config(iss *Issuer) *oauth2.Config { return l.bind(iss).oauth2 }
+
+// ctx is the context for go-oidc's calls to the issuer on behalf of r
+// (UserInfo, waiting for a key refresh): they use cfg.Client.
 func (l *Login) ctx(r *http.Request) context.Context {
 	return oidc.ClientContext(r.Context(), l.cfg.Client)
+}
+
+// tokenContext is the context for one request to the token endpoint. It
+// bounds the request by cfg.Client.Timeout as a deadline and hands
+// x/oauth2 the client without its Timeout. Over a RoundTripper that
+// net/http does not know (cmd/gatehouse wraps its Transport to bound
+// response sizes), Client.Timeout costs a goroutine, a timer and two
+// channels per request (net/http's setRequestCancel), and scheduler
+// wake-ups on every login. The deadline covers the same span: connecting,
+// sending, and reading the whole response, which x/oauth2 does before it
+// returns.
+func (l *Login) tokenContext(parent context.Context) (context.Context, context.CancelFunc) {
+	ctx := oidc.ClientContext(parent, l.tokenClient)
+	if t := l.cfg.Client.Timeout; t > 0 {
+		return context.WithTimeout(ctx, t)
+	}
+	return ctx, func() {}
 }
 
 // Start begins a login that returns to redirectTo, which the caller must
@@ -244,8 +297,9 @@ func (l *Login) checkResponse(iss *Issuer, q url.Values) error {
 }
 
 func (l *Login) exchange(r *http.Request, iss *Issuer, code string, fl *session.Flow) (*session.Session, error) {
-	ctx := l.ctx(r)
-	tok, err := l.oauth2Config(iss).Exchange(ctx, code, oauth2.VerifierOption(fl.Verifier))
+	tctx, cancel := l.tokenContext(r.Context())
+	tok, err := l.oauth2Config(iss).Exchange(tctx, code, oauth2.VerifierOption(fl.Verifier))
+	cancel()
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode < 500 {
@@ -256,7 +310,7 @@ func (l *Login) exchange(r *http.Request, iss *Issuer, code string, fl *session.
 	if tt := tok.Type(); !strings.EqualFold(tt, "Bearer") {
 		return nil, fail(http.StatusBadGateway, "the identity provider returned an unsupported token type", fmt.Errorf("token_type %q", trunc(tt)))
 	}
-	idt, id, err := l.verifyIDToken(ctx, iss, tok)
+	idt, id, err := l.verifyIDToken(l.ctx(r), iss, tok)
 	if err != nil {
 		return nil, err
 	}

@@ -141,7 +141,9 @@ func (l *Login) refresh(r *http.Request, s *session.Session) (*session.Session, 
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(l.ctx(r)), 20*time.Second)
 	defer cancel()
-	tok, err := l.oauth2Config(iss).TokenSource(ctx, &oauth2.Token{RefreshToken: s.RefreshToken}).Token()
+	tctx, tcancel := l.tokenContext(ctx)
+	tok, err := l.oauth2Config(iss).TokenSource(tctx, &oauth2.Token{RefreshToken: s.RefreshToken}).Token()
+	tcancel()
 	if err != nil {
 		var re *oauth2.RetrieveError
 		if errors.As(err, &re) && re.Response != nil && re.Response.StatusCode >= 400 && re.Response.StatusCode < 500 {
