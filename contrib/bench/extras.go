@@ -3,10 +3,15 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"os"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -41,32 +46,9 @@ func (e *env) runExtras() error {
 	e.logln(fmt.Sprintf("startup %v, idle RSS %.1f MB", median(e.ex.Startups), mb(e.ex.IdleRSS)))
 
 	if e.o.logins > 0 {
-		c := newBrowserClient()
-		if _, err := e.browserLogin(c, e.gwAddr); err != nil { // connections, JWKS
-			return fmt.Errorf("login: %w (log: %s)", err, gh.tail(2000))
+		if err := e.measureLogins(gh); err != nil {
+			return err
 		}
-		var walls []time.Duration
-		var cookie string
-		stopPerf := e.perfAttach(gh, "login")
-		c0 := procCPU(gh.pid())
-		for range e.o.logins {
-			t0 := time.Now()
-			if cookie, err = e.browserLogin(c, e.gwAddr); err != nil {
-				return fmt.Errorf("login: %w", err)
-			}
-			walls = append(walls, time.Since(t0))
-		}
-		c1 := procCPU(gh.pid())
-		stopPerf()
-		e.ex.Logins = e.o.logins
-		e.ex.LoginCPU = (c1 - c0) / time.Duration(e.o.logins)
-		slices.Sort(walls)
-		e.ex.LoginWall = walls[len(walls)/2]
-		e.ex.LoginWallP99 = walls[len(walls)*99/100]
-		if status, _, err := probe(e.gwAddr, request(e.gwAddr, "/app/page", true, cookie, "")); err != nil || status != 200 {
-			return fmt.Errorf("the last login's cookie: status %d, %v", status, err)
-		}
-		e.logln(fmt.Sprintf("login: %v gatehouse CPU per login, round trip p50 %v", e.ex.LoginCPU, e.ex.LoginWall))
 		gh.truncateLog()
 	}
 
@@ -76,6 +58,115 @@ func (e *env) runExtras() error {
 		}
 	}
 	return nil
+}
+
+// modeLogin names the login measurements among e.points. They are not a
+// mode of the main table (nothing is pinned for them, and their Layout is
+// ""): one point per run, its Conns the number of browsers signing in at
+// once, Res.Requests the logins, ProxyCPU gatehouse's CPU over all of them.
+const modeLogin = "login"
+
+// measureLogins measures browser logins twice on gh: one browser signing
+// in after another, then e.o.loginConns browsers at once (the same number
+// of logins in all). A strictly sequential client lets gatehouse go idle
+// and be woken up several times per login (the page, the callback, the
+// token endpoint's answer); on a small VM those wake-ups (scheduler,
+// futex, sysmon's sleeps, halted vCPUs) cost about as much CPU as the
+// login's own work. A gateway that signs users in concurrently pays for
+// far fewer of them: the concurrent figure is the one to plan capacity
+// with, the sequential one the worst case per login.
+func (e *env) measureLogins(gh *proc) error {
+	runs := []int{1}
+	if e.o.loginConns > 1 {
+		runs = append(runs, e.o.loginConns)
+	}
+	for _, conns := range runs {
+		name := modeLogin
+		if conns > 1 {
+			name += "-concurrent"
+		}
+		pt, cookie, err := e.loginRun(gh, conns, name)
+		if err != nil {
+			return err
+		}
+		e.points = append(e.points, pt)
+		if conns == 1 {
+			e.ex.Logins, e.ex.LoginCPU = e.o.logins, pt.cpuPerReq()
+			e.ex.LoginWall, e.ex.LoginWallP99 = pt.Res.P50, pt.Res.P99
+		}
+		if status, _, err := probe(e.gwAddr, request(e.gwAddr, "/app/page", true, cookie, "")); err != nil || status != 200 {
+			return fmt.Errorf("the last login's cookie: status %d, %v", status, err)
+		}
+		e.logln(fmt.Sprintf("login, %d at once: %v gatehouse CPU per login, round trip p50 %v, %.0f logins/s, background %.0f%%",
+			conns, pt.cpuPerReq(), pt.Res.P50, pt.Res.RPS, pt.Background*100))
+	}
+	return nil
+}
+
+// loginPoints returns the login measurements, sequential first.
+func (e *env) loginPoints() []point {
+	var out []point
+	for _, p := range e.points {
+		if p.Mode == modeLogin {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// loginRun signs in e.o.logins times from conns browsers at once, each
+// with its own client (connections) and cookies, after one warm-up login
+// per browser. It returns the measurement and the last session cookie.
+func (e *env) loginRun(gh *proc, conns int, perfName string) (point, string, error) {
+	clients := make([]*http.Client, conns)
+	for i := range clients {
+		clients[i] = newBrowserClient()
+		if _, err := e.browserLogin(clients[i], e.gwAddr); err != nil { // connections, JWKS
+			return point{}, "", fmt.Errorf("login: %w (log: %s)", err, gh.tail(2000))
+		}
+	}
+	var (
+		next   atomic.Int64
+		wg     sync.WaitGroup
+		walls  = make([][]time.Duration, conns)
+		errs   = make([]error, conns)
+		cookie = make([]string, conns)
+	)
+	stopPerf := e.perfAttach(gh, perfName)
+	self := os.Getpid() // the browsers and the issuer
+	busy0, self0 := systemBusy(), procCPU(self)
+	c0, t0 := procCPU(gh.pid()), time.Now()
+	for i, c := range clients {
+		wg.Go(func() {
+			for next.Add(1) <= int64(e.o.logins) {
+				t := time.Now()
+				ck, err := e.browserLogin(c, e.gwAddr)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				walls[i], cookie[i] = append(walls[i], time.Since(t)), ck
+			}
+		})
+	}
+	wg.Wait()
+	elapsed, c1 := time.Since(t0), procCPU(gh.pid())
+	busy1, self1 := systemBusy(), procCPU(self)
+	stopPerf()
+	if err := errors.Join(errs...); err != nil {
+		return point{}, "", fmt.Errorf("login (%d at once): %w", conns, err)
+	}
+	all := slices.Sorted(slices.Values(slices.Concat(walls...)))
+	last := cookie[slices.IndexFunc(cookie, func(c string) bool { return c != "" })]
+	pt := point{
+		Mode: modeLogin, Conns: conns, ProxyCPU: c1 - c0,
+		Res: loadResult{Requests: int64(len(all)), Elapsed: elapsed, RPS: float64(len(all)) / elapsed.Seconds(),
+			P50: all[len(all)/2], P99: all[len(all)*99/100], Max: all[len(all)-1]},
+	}
+	if other := (busy1 - busy0) - (c1 - c0) - (self1 - self0); other > 0 {
+		pt.Background = float64(other) / float64(elapsed)
+	}
+	return pt, last, nil
 }
 
 // invalidTokens sends distinct bearer JWTs that are well formed, name the

@@ -44,6 +44,7 @@ type options struct {
 	upstream         string
 	invalidTokens    int64
 	logins           int
+	loginConns       int
 	startups         int
 	rounds           int
 	perfDir          string
@@ -73,6 +74,7 @@ func main() {
 	flag.StringVar(&o.upstream, "upstream", "static", "upstream: static (a fixed small JSON answer) or echo (contrib/echo, much heavier)")
 	flag.Int64Var(&o.invalidTokens, "invalid-tokens", 1_000_000, "distinct invalid bearer tokens to send for the memory measurement; 0 skips it")
 	flag.IntVar(&o.logins, "logins", 300, "browser logins for the login round trip")
+	flag.IntVar(&o.loginConns, "login-conns", 8, "browsers signing in at once for the concurrent login measurement (the same -logins in all); 1 measures only sequential logins")
 	flag.IntVar(&o.startups, "startups", 5, "gatehouse starts for the startup time")
 	flag.IntVar(&o.rounds, "rounds", 3, "rounds over every (connections, mode) point; the table shows the median")
 	flag.BoolVar(&o.extras, "extras", true, "measure logins, startup, RSS and invalid tokens")

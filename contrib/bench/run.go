@@ -625,6 +625,7 @@ func (e *env) modeRequest(m string, t *target) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: login: %w (log: %s)", m, err, t.proc.tail(2000))
 		}
+		e.logln(fmt.Sprintf("%s: the browser sends %d bytes of session cookie", m, len(c)))
 		return request(host, "/app/page?id=42", true, appCookies+"; "+c, ""), nil
 	case modeJWT, modeOpaque:
 		id, secret := "svc", "svc-secret"
