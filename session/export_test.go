@@ -42,3 +42,21 @@ func RedisCacheLens(s *RedisStore) (handles, payloads int) {
 	}
 	return s.handleCache.len(), s.payloadCache.len()
 }
+
+// RedisLoadedLen returns how many sessions s's cache of loaded sessions
+// (CacheTTL) holds.
+func RedisLoadedLen(s *RedisStore) int {
+	if s.cache == nil {
+		return 0
+	}
+	return s.cache.len()
+}
+
+// OnRedisCacheEvent makes the subscriber of s's cache of loaded sessions
+// call f, from its goroutine, once it has acted on an event: "live" (the
+// subscription is confirmed), "down" (it broke; the cache is empty) and
+// "message" (an announcement, as payload, processed). Call it before
+// Start.
+func OnRedisCacheEvent(s *RedisStore, f func(event, payload string)) {
+	s.cache.testEvent = f
+}

@@ -40,6 +40,8 @@ const (
 	defaultRedisIdleTimeout = 8 * time.Hour
 	// defaultRedisTimeout bounds one call to Redis when nothing else does.
 	defaultRedisTimeout = 2 * time.Second
+	// defaultRedisRefreshSkew is RedisConfig.RefreshSkew's default.
+	defaultRedisRefreshSkew = 30 * time.Second
 	// minRedisSessionID is 128 bits in unpadded base64; maxRedisSessionID
 	// keeps the handle cookie small.
 	minRedisSessionID = 22
@@ -74,6 +76,26 @@ type RedisConfig struct {
 	// Timeout bounds each Load, Save, Clear, RevokeSID, RevokeSubject and
 	// Ping, all its calls to Redis together. Default 2s.
 	Timeout time.Duration
+	// CacheTTL is how long Load may serve a session it read from Redis
+	// again without reading it anew; at most 10s. Zero (the default)
+	// disables this cache: every Load reads Redis. The cache serves hits
+	// only after Start, while its subscription to the stores'
+	// announcements of changed and deleted sessions is confirmed, and
+	// forgets everything whenever that subscription breaks. Save, Clear,
+	// RevokeSID and RevokeSubject return only once every store subscribed
+	// has acknowledged dropping what they changed, or 500ms have passed;
+	// so a sign-out or revocation on one store reaches the others at
+	// once, and within CacheTTL at worst (if announcing it failed, or a
+	// store was too slow to acknowledge). The cache's size is bounded by
+	// Cookie.CacheSize; a negative CacheSize disables it too.
+	CacheTTL time.Duration
+	// RefreshSkew keeps sessions whose tokens are due for refresh
+	// (Session.NeedsRefresh with this skew) out of the cache's hits, so
+	// that a refresh that waits for another store's, and then loads the
+	// session again, sees that store's result even if this store missed
+	// its announcement. It should be at least the skew the caller
+	// refreshes with. Default 30s, the default of login.Config.RefreshSkew.
+	RefreshSkew time.Duration
 }
 
 // RedisStore is a Store and Revoker that keeps sessions in Redis, shared
@@ -95,13 +117,18 @@ type RedisConfig struct {
 // hash tags; the price is that Save is not one atomic step, which the
 // order of its steps makes safe (see Save).
 //
-// A RedisStore keeps no session state of its own: every Load reads the
-// session from Redis, so revocation and idle timeouts take effect at
-// once. It only remembers, bounded by Cookie.CacheSize, handle cookies it
-// has decoded and payloads it has decrypted, so that the same bytes are
-// not decrypted and decoded again. It is safe for concurrent use, and
-// Redis outages cost it neither goroutines nor memory (the client
-// reconnects by itself).
+// Without CacheTTL, a RedisStore keeps no session state of its own: every
+// Load reads the session from Redis, so revocation and idle timeouts take
+// effect at once. It only remembers, bounded by Cookie.CacheSize, handle
+// cookies it has decoded and payloads it has decrypted, so that the same
+// bytes are not decrypted and decoded again. With CacheTTL, Load also
+// serves sessions it read shortly before from memory, as long as no
+// store has announced a change to them on the Redis channel KeyPrefix +
+// "invalidate" (every store announces its changes there, whatever its
+// own CacheTTL; see redisnotify.go for the protocol); see
+// RedisConfig.CacheTTL and Start. It is safe for
+// concurrent use, and Redis outages cost it neither goroutines nor memory
+// (the client reconnects by itself).
 type RedisStore struct {
 	client   redis.UniversalClient
 	prefix   string
@@ -124,6 +151,11 @@ type RedisStore struct {
 	handleCache  *genCache[cachedHandle]
 	payloadCache *genCache[*Session]
 	bufs         sync.Pool // *[]byte scratch for hashing
+	// cache holds loaded sessions (CacheTTL); nil: none. channel is where
+	// changes are announced; refreshSkew is RedisConfig.RefreshSkew.
+	cache       *redisCache
+	channel     string
+	refreshSkew time.Duration
 }
 
 // cachedHandle is a decoded handle cookie and the last Unix second its
@@ -176,6 +208,16 @@ func NewRedisStore(cfg RedisConfig, keys Keys, now func() time.Time) (*RedisStor
 	case timeout < 0:
 		return nil, fmt.Errorf("session: Redis timeout %v is negative", cfg.Timeout)
 	}
+	if cfg.CacheTTL < 0 || cfg.CacheTTL > maxRedisCacheTTL {
+		return nil, fmt.Errorf("session: cache TTL %v is not between 0 and %v", cfg.CacheTTL, maxRedisCacheTTL)
+	}
+	refreshSkew := cfg.RefreshSkew
+	switch {
+	case refreshSkew == 0:
+		refreshSkew = defaultRedisRefreshSkew
+	case refreshSkew < 0:
+		return nil, fmt.Errorf("session: refresh skew %v is negative", cfg.RefreshSkew)
+	}
 	prefix := cfg.KeyPrefix
 	if prefix == "" {
 		prefix = defaultRedisKeyPrefix
@@ -196,9 +238,13 @@ func NewRedisStore(cfg RedisConfig, keys Keys, now func() time.Time) (*RedisStor
 	}
 	var handles *genCache[cachedHandle]
 	var payloads *genCache[*Session]
+	var loaded *redisCache
 	if cacheSize >= 2 {
 		handles = newGenCache[cachedHandle](cacheSize, cookieCacheBytes/4)
 		payloads = newGenCache[*Session](cacheSize, cookieCacheBytes)
+		if cfg.CacheTTL > 0 {
+			loaded = newRedisCache(cfg.CacheTTL, cacheSize, prefix+redisInvalidateChannel)
+		}
 	}
 	return &RedisStore{
 		client:   cfg.Client,
@@ -218,6 +264,9 @@ func NewRedisStore(cfg RedisConfig, keys Keys, now func() time.Time) (*RedisStor
 
 		handleCache:  handles,
 		payloadCache: payloads,
+		cache:        loaded,
+		channel:      prefix + redisInvalidateChannel,
+		refreshSkew:  refreshSkew,
 	}, nil
 }
 
@@ -247,7 +296,15 @@ func redisKey(prefix, kind, id string) string {
 	return prefix + kind + hex.EncodeToString(sum[:])
 }
 
-func (s *RedisStore) sessionKey(id string) string  { return redisKey(s.prefix, "s:", id) }
+// sessionHash returns the SHA-256 of a session ID, which names its key.
+func (s *RedisStore) sessionHash(id string) [32]byte { return s.hash(id, nil, nil) }
+
+// hashKey returns the session key for an ID's SHA-256.
+func (s *RedisStore) hashKey(sum [32]byte) string {
+	return s.prefix + "s:" + hex.EncodeToString(sum[:])
+}
+
+func (s *RedisStore) sessionKey(id string) string  { return s.hashKey(s.sessionHash(id)) }
 func (s *RedisStore) sidKey(sid string) string     { return redisKey(s.prefix, "sid:", sid) }
 func (s *RedisStore) subKey(sub string) string     { return redisKey(s.prefix, "sub:", sub) }
 func (s *RedisStore) revokedKey(sid string) string { return redisKey(s.prefix, "revoked-sid:", sid) }
@@ -353,13 +410,17 @@ func (s *RedisStore) open(key string, h redisHandle, payload []byte) (*Session, 
 	return sess, true
 }
 
-// handle returns r's one valid handle.
+// handle returns r's one valid handle: r must have exactly one handle
+// cookie, and it must decode.
 func (s *RedisStore) handle(r *http.Request) (redisHandle, bool) {
-	hs, dup := s.handles(r)
-	if dup || len(hs) != 1 {
+	if r == nil {
 		return redisHandle{}, false
 	}
-	return hs[0], true
+	cookies := r.CookiesNamed(s.name)
+	if len(cookies) != 1 || len(cookies[0].Value) > maxRedisHandle {
+		return redisHandle{}, false
+	}
+	return s.decodeHandle(cookies[0].Value)
 }
 
 // redisAEAD returns the payload cipher for a session secret.
@@ -423,14 +484,28 @@ func redisOpen(key string, secret []byte, payload []byte) (*Session, bool) {
 // Extending the idle timeout is best effort: a failure there does not
 // fail Load. To spare writes, Load extends it only once it has run down
 // by more than a sixteenth of IdleTimeout (at most a minute).
+//
+// With CacheTTL, a session read shortly before may come from memory
+// instead (see RedisConfig.CacheTTL); the idle timeout is then extended
+// as above, judged from what the store knows of the key's TTL.
 func (s *RedisStore) Load(r *http.Request) (*Session, error) {
 	h, ok := s.handle(r)
 	if !ok {
 		return nil, ErrNoSession
 	}
+	id := s.sessionHash(h.ID)
+	var gen uint64
+	var cacheable bool
+	if s.cache != nil {
+		if sess, ok := s.cached(id, h); ok {
+			return sess, nil
+		}
+		gen, cacheable = s.cache.token()
+	}
 	ctx, cancel := s.context(r.Context())
 	defer cancel()
-	key := s.sessionKey(h.ID)
+	key := s.hashKey(id)
+	sent := time.Now()
 	pipe := s.client.Pipeline()
 	get := pipe.Get(ctx, key)
 	pttl := pipe.PTTL(ctx, key)
@@ -444,14 +519,23 @@ func (s *RedisStore) Load(r *http.Request) (*Session, error) {
 	if !ok {
 		return nil, ErrNoSession
 	}
-	remaining := sess.CreatedAt.Add(s.lifetime).Sub(s.now())
+	deadline := sess.CreatedAt.Add(s.lifetime)
+	remaining := deadline.Sub(s.now())
 	if remaining <= 0 {
 		return nil, ErrNoSession
 	}
+	cur := pttl.Val()
+	expires := sent.Add(cur)
 	// PEXPIRE never creates a key, so this cannot revive a session that
 	// was deleted since the GET.
-	if want, cur := min(s.idle, remaining), pttl.Val(); cur < 0 || want-cur > s.slack {
-		_ = s.client.PExpire(ctx, key, want).Err()
+	if want := min(s.idle, remaining); cur < 0 || want-cur > s.slack {
+		extended := time.Now()
+		ok, err := s.client.PExpire(ctx, key, want).Result()
+		expires = extended.Add(want)
+		cacheable = cacheable && ok && err == nil
+	}
+	if cacheable {
+		s.remember(id, h, sess, sent, expires, deadline, gen)
 	}
 	return sess, nil
 }
@@ -475,7 +559,9 @@ func (s *RedisStore) Load(r *http.Request) (*Session, error) {
 // Save first lists the session in its SID and subject indexes, then
 // writes it, then, for a new handle, checks that its SID was not revoked;
 // RevokeSID works in the opposite order, so whichever runs first, a
-// revoked session does not survive.
+// revoked session does not survive. Last, it announces the keys it wrote
+// and deleted to the stores' caches and waits for their acknowledgements
+// (see RedisConfig.CacheTTL); failing to announce fails Save too.
 func (s *RedisStore) Save(w http.ResponseWriter, r *http.Request, sess *Session) error {
 	switch {
 	case sess == nil:
@@ -522,6 +608,15 @@ func (s *RedisStore) Save(w http.ResponseWriter, r *http.Request, sess *Session)
 	if err != nil {
 		return fmt.Errorf("session: encoding handle: %w", err)
 	}
+	// Whatever happens below, the keys Save may have touched are
+	// announced; on success explicitly, so that its failure is reported.
+	touched := append(stale, key)
+	announced := false
+	defer func() {
+		if !announced {
+			_ = s.invalidate(ctx, touched...)
+		}
+	}()
 
 	// 1. Index, and drop the sessions the browser is leaving.
 	pipe := s.client.Pipeline()
@@ -570,14 +665,21 @@ func (s *RedisStore) Save(w http.ResponseWriter, r *http.Request, sess *Session)
 			return fmt.Errorf("session: the session's sid was revoked: %w", ErrNoSession)
 		}
 	}
+	// 4. Announce.
+	announced = true
+	if err := s.invalidate(ctx, touched...); err != nil {
+		return redisUnavailable("save", err)
+	}
 	http.SetCookie(w, s.cookie(cookie, int(min(remaining, s.lifetime)/time.Second)))
 	return nil
 }
 
-// Clear expires the handle cookie and deletes the session it points to.
+// Clear expires the handle cookie and deletes the session it points to,
+// and announces that to the stores' caches (see RedisConfig.CacheTTL).
 // It sets the cookie first, so a browser is logged out even when Redis
 // fails; the error, wrapping ErrStoreUnavailable, then tells that the
-// server-side session may live on until it expires.
+// server-side session may live on until it expires (or, if only the
+// announcement failed, in other stores' caches for up to their CacheTTL).
 func (s *RedisStore) Clear(w http.ResponseWriter, r *http.Request) error {
 	http.SetCookie(w, s.cookie("", -1))
 	hs, _ := s.handles(r)
@@ -586,11 +688,17 @@ func (s *RedisStore) Clear(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := s.context(r.Context())
 	defer cancel()
+	keys := make([]string, len(hs))
 	pipe := s.client.Pipeline()
-	for _, h := range hs {
-		pipe.Del(ctx, s.sessionKey(h.ID))
+	for i, h := range hs {
+		keys[i] = s.sessionKey(h.ID)
+		pipe.Del(ctx, keys[i])
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	_, err := pipe.Exec(ctx)
+	if ierr := s.invalidate(ctx, keys...); err == nil {
+		err = ierr
+	}
+	if err != nil {
 		return redisUnavailable("clear", err)
 	}
 	return nil

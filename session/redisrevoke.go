@@ -62,13 +62,20 @@ func (s *RedisStore) revoke(ctx context.Context, idx string) error {
 		batch := members[:min(len(members), redisRevokeBatch)]
 		members = members[len(batch):]
 		pipe := s.client.Pipeline()
+		var keys []string
 		for _, m := range batch {
 			if len(m) == len(mine)+2*sha256.Size && m[:len(mine)] == mine {
 				pipe.Del(ctx, m)
+				keys = append(keys, m)
 			}
 		}
 		pipe.ZRem(ctx, idx, redisArgs(batch)...)
-		if _, err := pipe.Exec(ctx); err != nil {
+		_, err := pipe.Exec(ctx)
+		// Announced to the stores' caches once deleted (or not).
+		if ierr := s.invalidate(ctx, keys...); err == nil {
+			err = ierr
+		}
+		if err != nil {
 			return redisUnavailable("revoke", err)
 		}
 	}

@@ -53,10 +53,29 @@ type config struct {
 	redisURL, redisMode     string
 	redisPasswordFile       string
 	sessionIdle             time.Duration
+	sessionCacheTTL         givenDuration
 	defaultDeny             bool
 	assertionKeyFile        string
 	redisPassword           []byte
 	clientSecret, cookieKey []byte // read from files or GATEHOUSE_CLIENT_SECRET / GATEHOUSE_COOKIE_SECRET
+}
+
+// givenDuration is a duration flag that knows whether it was given (on the
+// command line or in the environment), for flags that only some settings
+// use.
+type givenDuration struct {
+	d     time.Duration
+	given bool
+}
+
+func (g *givenDuration) String() string { return g.d.String() }
+func (g *givenDuration) Set(v string) error {
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return errors.New("parse error")
+	}
+	g.d, g.given = d, true
+	return nil
 }
 
 // listFlag is a repeatable string flag.
@@ -99,6 +118,8 @@ func newFlagSet(name string, c *config, out io.Writer) *flag.FlagSet {
 	fs.StringVar(&c.redisMode, "redis-mode", "standalone", "standalone, sentinel or cluster")
 	fs.StringVar(&c.redisPasswordFile, "redis-password-file", "", "file holding the Redis password (keeps it out of --redis-url). Also GATEHOUSE_REDIS_PASSWORD")
 	fs.DurationVar(&c.sessionIdle, "session-idle-timeout", 8*time.Hour, "with --session-store=redis, a session unused this long ends")
+	c.sessionCacheTTL.d = time.Second
+	fs.Var(&c.sessionCacheTTL, "session-cache-ttl", "with --session-store=redis, the longest `duration` a replica serves a session it read from Redis again without reading it anew (0: read it every time; at most 10s). Sign-out and revocation reach the other replicas through Redis pub/sub at once, and within this TTL at worst")
 	fs.DurationVar(&c.sessionLifetime, "session-lifetime", 24*time.Hour, "absolute lifetime of a browser session")
 	fs.StringVar(&c.postLogoutRedirectURL, "post-logout-redirect-url", "", "post_logout_redirect_uri sent to the issuer at sign-out; must be registered there (default <public-url><endpoint-prefix>/sign_in)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 25*time.Second, "how long in-flight requests may finish after SIGTERM")

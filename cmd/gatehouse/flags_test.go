@@ -68,6 +68,11 @@ func TestFlagValidation(t *testing.T) {
 		{with("--no-such-flag"), env, "no-such-flag"},
 		{with("stray"), env, "stray"},
 		{validArgs(), envOf(map[string]string{"GATEHOUSE_COOKIE_SECRET": testCookieKey, "GATEHOUSE_SESSION_LIFETIME": "soon"}), "GATEHOUSE_SESSION_LIFETIME"},
+		{with("--session-cache-ttl=1s"), env, "--session-cache-ttl is set but --session-store is cookie"},
+		{validArgs(), envOf(map[string]string{"GATEHOUSE_COOKIE_SECRET": testCookieKey, "GATEHOUSE_SESSION_CACHE_TTL": "0"}), "--session-cache-ttl"},
+		{with("--session-store=redis", "--redis-url=redis://127.0.0.1:6379/0", "--session-cache-ttl=11s"), env, "--session-cache-ttl"},
+		{with("--session-store=redis", "--redis-url=redis://127.0.0.1:6379/0", "--session-cache-ttl=-1s"), env, "--session-cache-ttl"},
+		{with("--session-cache-ttl=soon"), env, "session-cache-ttl"},
 	}
 	for _, c := range cases {
 		var out bytes.Buffer

@@ -243,6 +243,12 @@ func (m *Main) Run(ctx context.Context) error {
 	ok := false
 	defer func() {
 		if !ok {
+			// Whatever was opened before the failure (the session store's
+			// client and its subscriber) is released.
+			if m.stores != nil {
+				_ = m.stores.close()
+				m.stores = nil
+			}
 			_ = m.logw.Close()
 		}
 	}()

@@ -42,19 +42,30 @@ func (m *Main) openStores(s *settings, secure bool) (*stores, error) {
 	// go-redis has one process-wide logger; the program (not a library
 	// package) is the place to point it at ours.
 	redis.SetLogger(redisLog{m.logger})
-	rs, err := session.NewRedisStore(session.RedisConfig{Client: client, Cookie: cookie, IdleTimeout: m.cfg.sessionIdle}, s.keys, nil)
+	rs, err := session.NewRedisStore(session.RedisConfig{
+		Client: client, Cookie: cookie, IdleTimeout: m.cfg.sessionIdle, CacheTTL: m.cfg.sessionCacheTTL.d,
+	}, s.keys, nil)
 	if err != nil {
 		client.Close()
 		return nil, fmt.Errorf("session store: %w", err)
 	}
+	// The cache of loaded sessions listens for other replicas' sign-outs
+	// and revocations until close.
+	rs.Start(context.Background())
+	closeAll := func() error {
+		_ = rs.Close()
+		return client.Close()
+	}
 	return &stores{sessions: rs, cookie: rs.CookieName(), once: session.NewRedisOnce(client, "gatehouse:"),
 		locker: session.NewRedisLocker(client, "gatehouse:", 10*time.Second), counter: session.NewRedisCounter(client, "gatehouse:"),
-		ping: rs.Ping, close: client.Close}, nil
+		ping: rs.Ping, close: closeAll}, nil
 }
 
 // redisClient builds a go-redis client from --redis-url and --redis-mode.
 // Per-operation timeouts are short so a dead Redis fails requests fast
-// (503) instead of piling them up.
+// (503) instead of piling them up. It speaks RESP2 unless the URL asks
+// for another protocol (?protocol=3): gatehouse needs nothing of RESP3,
+// whose push notifications go-redis looks for around every command.
 func (m *Main) redisClient() (redis.UniversalClient, error) {
 	c := m.cfg
 	password := strings.TrimSpace(string(c.redisPassword))
@@ -68,6 +79,9 @@ func (m *Main) redisClient() (redis.UniversalClient, error) {
 			o.Password = password
 		}
 		o.ContextTimeoutEnabled, o.MaxRetries, o.DialTimeout = true, 1, 2*time.Second
+		if o.Protocol == 0 {
+			o.Protocol = 2
+		}
 		return redis.NewClient(o), nil
 	case "sentinel":
 		o, err := redis.ParseFailoverURL(c.redisURL)
@@ -81,6 +95,9 @@ func (m *Main) redisClient() (redis.UniversalClient, error) {
 			o.Password = password
 		}
 		o.ContextTimeoutEnabled, o.MaxRetries, o.DialTimeout = true, 1, 2*time.Second
+		if o.Protocol == 0 {
+			o.Protocol = 2
+		}
 		return redis.NewFailoverClient(o), nil
 	case "cluster":
 		o, err := redis.ParseClusterURL(c.redisURL)
@@ -91,6 +108,9 @@ func (m *Main) redisClient() (redis.UniversalClient, error) {
 			o.Password = password
 		}
 		o.ContextTimeoutEnabled, o.MaxRetries, o.DialTimeout = true, 1, 2*time.Second
+		if o.Protocol == 0 {
+			o.Protocol = 2
+		}
 		return redis.NewClusterClient(o), nil
 	}
 	return nil, fmt.Errorf("--redis-mode %q must be standalone, sentinel or cluster", c.redisMode)
@@ -102,6 +122,9 @@ func (c *config) validateStore(getenv func(string) string) error {
 	case "cookie":
 		if c.redisURL != "" {
 			return errors.New("--redis-url is set but --session-store is cookie; add --session-store=redis")
+		}
+		if c.sessionCacheTTL.given {
+			return errors.New("--session-cache-ttl is set but --session-store is cookie; it only applies to --session-store=redis")
 		}
 		return nil
 	case "redis":
@@ -121,6 +144,9 @@ func (c *config) validateStore(getenv func(string) string) error {
 	}
 	if c.sessionIdle < time.Minute {
 		return fmt.Errorf("--session-idle-timeout %v is too short (at least 1m)", c.sessionIdle)
+	}
+	if ttl := c.sessionCacheTTL.d; ttl < 0 || ttl > 10*time.Second {
+		return fmt.Errorf("--session-cache-ttl %v must be between 0 (no cache) and 10s", ttl)
 	}
 	if c.redisPasswordFile != "" {
 		b, err := os.ReadFile(c.redisPasswordFile)
