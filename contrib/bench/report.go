@@ -205,6 +205,7 @@ func (e *env) targets(b *strings.Builder) {
 		{name: "cookie-session throughput at 16 connections ≥ 0.85× plain", eval: ratio(modeCookie, 16, 0.85)},
 		{name: "bearer-JWT throughput at 16 connections ≥ 0.85× plain", eval: ratio(modeJWT, 16, 0.85)},
 		{name: "Redis-session throughput at 16 connections ≥ 0.75× plain", eval: ratio(modeRedis, 16, 0.75)},
+		{name: "… the same without the local session cache (--session-cache-ttl=0)", eval: ratio(modeRedisTTL0, 16, 0.75)},
 		{name: "unauthenticated API (401) throughput at 16 connections ≥ 1.5× plain", eval: ratio(modeAPI401, 16, 1.5)},
 		{name: "unauthenticated browser (302) throughput at 16 connections ≥ 1.5× plain", eval: ratio(modeRedirect, 16, 1.5)},
 		{name: "median latency added at 1 connection, cookie session ≤ 20 µs", eval: added(modeCookie)},

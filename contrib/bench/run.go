@@ -21,33 +21,35 @@ import (
 
 // Modes, in table order. "plain" is the floor; the others are gatehouse.
 const (
-	modePlain    = "plain"
-	modeCookie   = "cookie"
-	modeRedis    = "redis"
-	modeJWT      = "jwt"
-	modeOpaque   = "opaque"
-	modePassword = "password"
-	modeRedirect = "redirect"
-	modeAPI401   = "api401"
+	modePlain     = "plain"
+	modeCookie    = "cookie"
+	modeRedis     = "redis"
+	modeRedisTTL0 = "redis-ttl0"
+	modeJWT       = "jwt"
+	modeOpaque    = "opaque"
+	modePassword  = "password"
+	modeRedirect  = "redirect"
+	modeAPI401    = "api401"
 )
 
 func allModes() []string {
-	return []string{modeCookie, modeRedis, modeJWT, modeOpaque, modePassword, modeRedirect, modeAPI401}
+	return []string{modeCookie, modeRedis, modeRedisTTL0, modeJWT, modeOpaque, modePassword, modeRedirect, modeAPI401}
 }
 
 var modeTitles = map[string]string{
-	modePlain:    "plain httputil.ReverseProxy",
-	modeCookie:   "cookie session",
-	modeRedis:    "Redis session",
-	modeJWT:      "bearer JWT",
-	modeOpaque:   "opaque token (cached introspection)",
-	modePassword: "password grant (cached)",
-	modeRedirect: "unauthenticated browser (302)",
-	modeAPI401:   "unauthenticated API (401)",
+	modePlain:     "plain httputil.ReverseProxy",
+	modeCookie:    "cookie session",
+	modeRedis:     "Redis session",
+	modeRedisTTL0: "Redis session, no local cache (--session-cache-ttl=0)",
+	modeJWT:       "bearer JWT",
+	modeOpaque:    "opaque token (cached introspection)",
+	modePassword:  "password grant (cached)",
+	modeRedirect:  "unauthenticated browser (302)",
+	modeAPI401:    "unauthenticated API (401)",
 }
 
 var modeStatus = map[string]int{
-	modePlain: 200, modeCookie: 200, modeRedis: 200, modeJWT: 200, modeOpaque: 200, modePassword: 200,
+	modePlain: 200, modeCookie: 200, modeRedis: 200, modeRedisTTL0: 200, modeJWT: 200, modeOpaque: 200, modePassword: 200,
 	modeRedirect: 302, modeAPI401: 401,
 }
 
@@ -108,6 +110,8 @@ type env struct {
 	gwAddr, adminAddr string
 	gwRedisAddr       string
 	adminRedisAddr    string
+	gwRedis0Addr      string // the Redis gatehouse without a local cache
+	adminRedis0Addr   string
 	upAddr            string
 	cookieKey         string
 	points            []point
@@ -236,12 +240,18 @@ func (e *env) startIssuer() error {
 	if e.adminRedisAddr, err = freeAddr(); err != nil {
 		return err
 	}
+	if e.gwRedis0Addr, err = freeAddr(); err != nil {
+		return err
+	}
+	if e.adminRedis0Addr, err = freeAddr(); err != nil {
+		return err
+	}
 	e.issURL = "http://" + ln.Addr().String()
-	gw, gwr := "http://"+e.gwAddr, "http://"+e.gwRedisAddr
+	gw, gwr, gwr0 := "http://"+e.gwAddr, "http://"+e.gwRedisAddr, "http://"+e.gwRedis0Addr
 	e.iss, err = devissuer.New(devissuer.Config{
 		Issuer: e.issURL,
 		Clients: []devissuer.Client{
-			{ID: "gw", Secret: clientSecret, RedirectURIs: []string{gw + "/oauth2/callback", gwr + "/oauth2/callback"}},
+			{ID: "gw", Secret: clientSecret, RedirectURIs: []string{gw + "/oauth2/callback", gwr + "/oauth2/callback", gwr0 + "/oauth2/callback"}},
 			{ID: "svc", Secret: "svc-secret", Audience: []string{"gw"}, Groups: []string{"robots"}},
 			{ID: "svc-opaque", Secret: "opaque-secret", Audience: []string{"gw"}, AccessTokenFormat: "opaque"},
 		},
@@ -278,10 +288,13 @@ func (e *env) startUpstream(cpu string) (*proc, error) {
 }
 
 // startGatehouse runs the gatehouse binary on cpu and waits for /readyz.
-func (e *env) startGatehouse(name, cpu, addr, redisAddr string) (*proc, time.Duration, error) {
+func (e *env) startGatehouse(name, cpu, addr, redisAddr string, extra ...string) (*proc, time.Duration, error) {
 	admin := e.adminAddr
-	if addr == e.gwRedisAddr {
+	switch addr {
+	case e.gwRedisAddr:
 		admin = e.adminRedisAddr
+	case e.gwRedis0Addr:
+		admin = e.adminRedis0Addr
 	}
 	args := []string{
 		"--listen=" + addr, "--admin-listen=" + admin,
@@ -292,7 +305,7 @@ func (e *env) startGatehouse(name, cpu, addr, redisAddr string) (*proc, time.Dur
 	if redisAddr != "" {
 		args = append(args, "--session-store=redis", "--redis-url=redis://"+redisAddr+"/0")
 	}
-	args = append(args, e.o.gatehouseFlags...)
+	args = append(append(args, e.o.gatehouseFlags...), extra...)
 	envv := []string{"GATEHOUSE_CLIENT_SECRET=" + clientSecret, "GATEHOUSE_COOKIE_SECRET=" + e.cookieKey}
 	t0 := time.Now()
 	p, err := startProc(e.tmp, name, cpu, envv, e.ghBin, args...)
@@ -549,7 +562,7 @@ func (e *env) runLayout(layout string) error {
 
 	var gh *target
 	for _, m := range e.o.modes {
-		if m == modeRedis {
+		if m == modeRedis || m == modeRedisTTL0 {
 			continue
 		}
 		if gh == nil {
@@ -566,24 +579,35 @@ func (e *env) runLayout(layout string) error {
 		}
 		runs = append(runs, modeRun{mode: m, t: gh, req: req})
 	}
-	if e.want(modeRedis) {
+	if e.want(modeRedis) || e.want(modeRedisTTL0) {
 		rd, raddr, err := e.startRedis(otherCPU)
 		if err != nil {
 			return err
 		}
 		defer rd.stop()
 		others = append(others, rd.pid())
-		p, _, err := e.startGatehouse("gatehouse-redis", proxyCPU, e.gwRedisAddr, raddr)
-		if err != nil {
-			return err
+		for _, v := range []struct {
+			mode, name, addr string
+			extra            []string
+		}{
+			{modeRedis, "gatehouse-redis", e.gwRedisAddr, nil},
+			{modeRedisTTL0, "gatehouse-redis-ttl0", e.gwRedis0Addr, []string{"--session-cache-ttl=0"}},
+		} {
+			if !e.want(v.mode) {
+				continue
+			}
+			p, _, err := e.startGatehouse(v.name, proxyCPU, v.addr, raddr, v.extra...)
+			if err != nil {
+				return err
+			}
+			defer p.stop()
+			t := &target{p, v.addr}
+			req, err := e.modeRequest(v.mode, t)
+			if err != nil {
+				return err
+			}
+			runs = append(runs, modeRun{mode: v.mode, t: t, req: req})
 		}
-		defer p.stop()
-		t := &target{p, e.gwRedisAddr}
-		req, err := e.modeRequest(modeRedis, t)
-		if err != nil {
-			return err
-		}
-		runs = append(runs, modeRun{mode: modeRedis, t: t, req: req})
 	}
 	for _, mr := range runs {
 		// One request first: it checks the setup and fills the caches a
@@ -620,7 +644,7 @@ func (e *env) runLayout(layout string) error {
 func (e *env) modeRequest(m string, t *target) ([]byte, error) {
 	host := t.addr
 	switch m {
-	case modeCookie, modeRedis:
+	case modeCookie, modeRedis, modeRedisTTL0:
 		c, err := e.browserLogin(newBrowserClient(), t.addr)
 		if err != nil {
 			return nil, fmt.Errorf("%s: login: %w (log: %s)", m, err, t.proc.tail(2000))
