@@ -116,6 +116,9 @@ Secrets are files from the Secret mounted at /etc/gatehouse.
 {{- with $c.logLevel }}
 - {{ printf "--log-level=%v" . | quote }}
 {{- end }}
+{{- with $c.logFlushInterval }}
+- {{ printf "--log-flush-interval=%v" . | quote }}
+{{- end }}
 {{- range $c.upstreamHeaders }}
 - {{ printf "--upstream-header=%v" . | quote }}
 {{- end }}
@@ -156,6 +159,9 @@ Secrets are files from the Secret mounted at /etc/gatehouse.
 {{- end }}
 {{- with $c.sessionIdleTimeout }}
 - {{ printf "--session-idle-timeout=%v" . | quote }}
+{{- end }}
+{{- with $c.sessionCacheTTL }}
+- {{ printf "--session-cache-ttl=%v" . | quote }}
 {{- end }}
 {{- if .Values.tls.secretName }}
 - "--tls-cert-file=/etc/gatehouse-tls/tls.crt"
