@@ -89,11 +89,8 @@ func (e *env) measureLogins(gh *proc) error {
 		if err != nil {
 			return err
 		}
+		// The report reads both login runs from e.points (loginPoints).
 		e.points = append(e.points, pt)
-		if conns == 1 {
-			e.ex.Logins, e.ex.LoginCPU = e.o.logins, pt.cpuPerReq()
-			e.ex.LoginWall, e.ex.LoginWallP99 = pt.Res.P50, pt.Res.P99
-		}
 		if status, _, err := probe(e.gwAddr, request(e.gwAddr, "/app/page", true, cookie, "")); err != nil || status != 200 {
 			return fmt.Errorf("the last login's cookie: status %d, %v", status, err)
 		}

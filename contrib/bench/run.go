@@ -88,10 +88,6 @@ type extras struct {
 	BinarySize, BinarySizeDebug int64
 	Startups                    []time.Duration
 	IdleRSS                     int64
-	Logins                      int
-	LoginCPU                    time.Duration // gatehouse CPU per login
-	LoginWall                   time.Duration // median round trip
-	LoginWallP99                time.Duration
 	Tokens                      int64
 	TokensRPS                   float64
 	TokenStatuses               map[string]int64
