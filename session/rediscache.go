@@ -259,8 +259,26 @@ func (s *RedisStore) invalidate(ctx context.Context, keys ...string) error {
 		w = s.cache.await()
 		defer s.cache.unawait(w)
 	}
+	// The change may be done in Redis: announce it even if the request
+	// that made it has gone (a browser that hung up after its sign-out),
+	// but within the caller's deadline, so a Redis that is down still
+	// fails fast.
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), dl)
+		defer cancel()
+	} else {
+		ctx = context.WithoutCancel(ctx)
+	}
 	n, err := publish(ctx, s.client, s.channel, invalidation(w.id(), ids))
 	if err != nil {
+		if s.cache == nil {
+			// This store caches nothing (CacheTTL 0), so it may run where
+			// pub/sub is not allowed (an ACL user without channel
+			// rights): a store elsewhere that does cache still drops the
+			// session within its TTL.
+			return nil
+		}
 		return err
 	}
 	if w != nil {

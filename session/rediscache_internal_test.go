@@ -86,8 +86,9 @@ func TestRedisCacheBounds(t *testing.T) {
 		t.Errorf("%d entries in a cache of 8", n)
 	}
 	gen, _ := c.token()
-	c.put(sha256.Sum256([]byte("huge")), &redisEntry{size: redisCacheBytes}, gen)
-	if _, hit := c.lookup(sha256.Sum256([]byte("huge")), make([]byte, redisSecretLength), now); hit {
+	before := c.len()
+	c.put(sha256.Sum256([]byte("huge")), &redisEntry{fetched: now, expires: now.Add(time.Hour), size: redisCacheBytes}, gen)
+	if _, hit := c.lookup(sha256.Sum256([]byte("huge")), make([]byte, redisSecretLength), now); hit || c.len() != before {
 		t.Error("an entry larger than the byte bound was kept")
 	}
 }

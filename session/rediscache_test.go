@@ -521,3 +521,115 @@ func BenchmarkRedisStoreLoad(b *testing.B) {
 		})
 	}
 }
+
+// hookFunc runs f around every command a client sends.
+type hookFunc func(ctx context.Context, cmd redis.Cmder, next redis.ProcessHook) error
+
+func (h hookFunc) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h hookFunc) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { return h(ctx, cmd, next) }
+}
+func (h hookFunc) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		// Each command of the pipeline goes through h; next sends them all.
+		var err error
+		sent := false
+		for _, cmd := range cmds {
+			if e := h(ctx, cmd, func(ctx context.Context, _ redis.Cmder) error {
+				if !sent {
+					sent, err = true, next(ctx, cmds)
+				}
+				return err
+			}); e != nil && err == nil {
+				err = e
+			}
+		}
+		return err
+	}
+}
+
+// A sign-out is announced even when the browser hangs up once Redis has
+// deleted its session: the other stores must not go on serving it.
+func TestRedisStoreCacheAnnouncesAfterHangUp(t *testing.T) {
+	addr, _, _ := redistest.Start(t)
+	cfg := session.RedisConfig{KeyPrefix: redisPrefix(), CacheTTL: 10 * time.Second}
+	keys := redisKeys(t)
+	b, bGets, _ := cachedStore(t, addr, cfg, keys, nil)
+
+	ctx, hangUp := context.WithCancel(context.Background())
+	defer hangUp()
+	c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, Protocol: 2})
+	t.Cleanup(func() { _ = c.Close() })
+	c.AddHook(hookFunc(func(cctx context.Context, cmd redis.Cmder, next redis.ProcessHook) error {
+		err := next(cctx, cmd)
+		if cmd.Name() == "del" {
+			hangUp() // the request's context ends right after the delete
+		}
+		return err
+	}))
+	acfg := cfg
+	acfg.Client = c
+	a := newRedisStore(t, acfg, keys, nil)
+	a.Start(context.Background())
+	t.Cleanup(func() { _ = a.Close() })
+
+	s := storetest.FullSession(10, 10, 10)
+	jar := new(storetest.Jar)
+	mustSave(t, a, jar, s)
+	cachedLoads(t, b, bGets, jar, s, "saved on A, loaded on B")
+	_ = a.Clear(httptest.NewRecorder(), storetest.Request(jar.Cookies()).WithContext(ctx))
+	if ctx.Err() == nil {
+		t.Fatal("Clear sent no DEL")
+	}
+	// B drops it when the announcement arrives; without one it would serve
+	// it for its 10 s TTL.
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		_, err := b.Load(storetest.Request(jar.Cookies()))
+		if errors.Is(err, session.ErrNoSession) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("B still serves the session A deleted for a request that hung up: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// Where pub/sub is refused (an ACL user without channel rights), a store
+// without a cache still saves and clears; a store with one fails closed.
+func TestRedisStorePublishRefused(t *testing.T) {
+	addr, _, _ := redistest.Start(t)
+	refuse := hookFunc(func(ctx context.Context, cmd redis.Cmder, next redis.ProcessHook) error {
+		if cmd.Name() == "publish" {
+			err := errors.New("NOPERM this user has no permissions to access one of the channels")
+			cmd.SetErr(err)
+			return err
+		}
+		return next(ctx, cmd)
+	})
+	for _, ttl := range []time.Duration{0, time.Second} {
+		c := redis.NewClient(&redis.Options{Addr: addr, ContextTimeoutEnabled: true, Protocol: 2})
+		t.Cleanup(func() { _ = c.Close() })
+		c.AddHook(refuse)
+		st := newRedisStore(t, session.RedisConfig{Client: c, KeyPrefix: redisPrefix(), CacheTTL: ttl}, redisKeys(t), nil)
+		jar := new(storetest.Jar)
+		w := httptest.NewRecorder()
+		err := st.Save(w, storetest.Request(nil), storetest.FullSession(10, 10, 10))
+		switch {
+		case ttl == 0 && err != nil:
+			t.Errorf("CacheTTL 0: Save with PUBLISH refused: %v", err)
+		case ttl > 0 && !errors.Is(err, session.ErrStoreUnavailable):
+			t.Errorf("CacheTTL %v: Save with PUBLISH refused: %v; want ErrStoreUnavailable", ttl, err)
+		}
+		if ttl == 0 {
+			jar.Update(w)
+			if err := st.Clear(httptest.NewRecorder(), storetest.Request(jar.Cookies())); err != nil {
+				t.Errorf("CacheTTL 0: Clear with PUBLISH refused: %v", err)
+			}
+			if _, err := st.Load(storetest.Request(jar.Cookies())); !errors.Is(err, session.ErrNoSession) {
+				t.Errorf("CacheTTL 0: Load after Clear: %v; want ErrNoSession", err)
+			}
+		}
+	}
+}
