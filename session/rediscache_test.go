@@ -633,3 +633,49 @@ func TestRedisStorePublishRefused(t *testing.T) {
 		}
 	}
 }
+
+// Revoking more sessions than one batch waits for acknowledgements once,
+// so a subscriber that never acknowledges (a dead replica, a stray
+// redis-cli) delays a large revocation by one wait, not one per batch.
+func TestRedisStoreCacheRevokesManyWithOneWait(t *testing.T) {
+	addr, _, _ := redistest.Start(t)
+	prefix := redisPrefix()
+	cfg := session.RedisConfig{KeyPrefix: prefix, CacheTTL: 10 * time.Second}
+	keys := redisKeys(t)
+	a, _, aEv := cachedStore(t, addr, cfg, keys, nil)
+	b, bGets, bEv := cachedStore(t, addr, cfg, keys, nil)
+	for _, ev := range []*cacheEvents{aEv, bEv} {
+		go func() { // thousands of events; none is looked at
+			for {
+				select {
+				case <-ev.ch:
+				case <-t.Context().Done():
+					return
+				}
+			}
+		}()
+	}
+	const n = 1300 // six batches
+	var first *storetest.Jar
+	var firstS *session.Session
+	for i := range n {
+		s := storetest.FullSession(10, 10, 10)
+		s.Identity.Subject = "many"
+		jar := new(storetest.Jar)
+		mustSave(t, a, jar, s)
+		if i == 0 {
+			first, firstS = jar, s
+		}
+	}
+	cachedLoads(t, b, bGets, first, firstS, "one of many, on B")
+
+	stray := redisClient(t, addr).Subscribe(t.Context(), prefix+"invalidate")
+	t.Cleanup(func() { _ = stray.Close() })
+	if _, err := stray.Receive(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.RevokeSubject(t.Context(), "many"); err != nil {
+		t.Fatalf("revoking %d sessions with a subscriber that never acknowledges: %v", n, err)
+	}
+	wantGone(t, b, first, "revoked by subject on A")
+}

@@ -58,11 +58,14 @@ func (s *RedisStore) revoke(ctx context.Context, idx string) error {
 		return redisUnavailable("revoke", err)
 	}
 	mine := s.prefix + "s:"
+	// The sessions deleted (or maybe deleted) are announced to the stores'
+	// caches together, once: one wait for acknowledgements, however many
+	// batches.
+	var keys []string
 	for len(members) > 0 {
 		batch := members[:min(len(members), redisRevokeBatch)]
 		members = members[len(batch):]
 		pipe := s.client.Pipeline()
-		var keys []string
 		for _, m := range batch {
 			if len(m) == len(mine)+2*sha256.Size && m[:len(mine)] == mine {
 				pipe.Del(ctx, m)
@@ -70,14 +73,13 @@ func (s *RedisStore) revoke(ctx context.Context, idx string) error {
 			}
 		}
 		pipe.ZRem(ctx, idx, redisArgs(batch)...)
-		_, err := pipe.Exec(ctx)
-		// Announced to the stores' caches once deleted (or not).
-		if ierr := s.invalidate(ctx, keys...); err == nil {
-			err = ierr
-		}
-		if err != nil {
+		if _, err := pipe.Exec(ctx); err != nil {
+			_ = s.invalidate(ctx, keys...)
 			return redisUnavailable("revoke", err)
 		}
+	}
+	if err := s.invalidate(ctx, keys...); err != nil {
+		return redisUnavailable("revoke", err)
 	}
 	return nil
 }
