@@ -255,7 +255,7 @@ func (s *CookieStore) Load(r *http.Request) (*Session, error) {
 	}
 	value := strings.Join(values, "")
 	var sess Session
-	if err := securecookie.DecodeMulti(s.name, value, &sess, s.decoders...); err != nil {
+	if err := decodeCookie(s.name, value, &sess, s.decoders...); err != nil {
 		return nil, ErrNoSession
 	}
 	if sess.ID == "" || sess.CreatedAt.IsZero() || !s.now().Before(sess.CreatedAt.Add(s.lifetime)) {

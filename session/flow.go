@@ -238,7 +238,7 @@ func (f *FlowCookies) evictions(r *http.Request, keep string) []string {
 			continue
 		}
 		var fl Flow
-		if err := securecookie.DecodeMulti(cands[i].name, cands[i].value, &fl, f.codecs...); err != nil {
+		if err := decodeCookie(cands[i].name, cands[i].value, &fl, f.codecs...); err != nil {
 			cands[i].bad = true
 			continue
 		}
@@ -279,7 +279,7 @@ func (f *FlowCookies) Take(w http.ResponseWriter, r *http.Request, state string)
 		return nil, fmt.Errorf("%w: more than one flow cookie for this state", ErrNoFlow)
 	}
 	var fl Flow
-	if err := securecookie.DecodeMulti(name, cookies[0].Value, &fl, f.codecs...); err != nil {
+	if err := decodeCookie(name, cookies[0].Value, &fl, f.codecs...); err != nil {
 		return nil, fmt.Errorf("%w: flow cookie does not decode", ErrNoFlow)
 	}
 	if subtle.ConstantTimeCompare([]byte(fl.State), []byte(state)) != 1 {

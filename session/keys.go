@@ -119,3 +119,21 @@ func (k Keys) codecs(purpose string, maxAge time.Duration, maxLength int) ([]sec
 	}
 	return codecs, nil
 }
+
+// errNotCanonical is decodeCookie's error for a value that is not base64
+// as securecookie writes it.
+var errNotCanonical = errors.New("session: cookie value is not canonical base64")
+
+// decodeCookie decodes a value securecookie encoded, with the first codec
+// that accepts it, after checking that the value is base64 exactly as
+// securecookie writes it. Go's base64 decoder ignores the unused low bits
+// of a value's last character, so without the check a few different
+// strings decode to the same signed bytes: a cookie changed there would
+// still be accepted, as the same session (the HMAC covers the decoded
+// bytes, not the text).
+func decodeCookie(name, value string, dst any, codecs ...securecookie.Codec) error {
+	if _, err := base64.URLEncoding.Strict().DecodeString(value); err != nil {
+		return errNotCanonical
+	}
+	return securecookie.DecodeMulti(name, value, dst, codecs...)
+}

@@ -352,7 +352,7 @@ func (s *RedisStore) decodeHandle(value string) (redisHandle, bool) {
 		}
 	}
 	var h redisHandle
-	if securecookie.DecodeMulti(s.name, value, &h, s.decoders...) != nil ||
+	if decodeCookie(s.name, value, &h, s.decoders...) != nil ||
 		len(h.ID) < minRedisSessionID || len(h.ID) > maxRedisSessionID || len(h.Secret) != redisSecretLength {
 		return redisHandle{}, false
 	}
