@@ -41,7 +41,7 @@ const (
 // keyed hash of a guess matches a stored value's, and the seed never
 // leaves the process, so its timing tells a guesser nothing it could use.
 type sessionCache struct {
-	entries *genCache[*cachedSession]
+	entries *genCache[uint64, *cachedSession]
 	seed    maphash.Seed
 }
 
@@ -64,7 +64,7 @@ func newSessionCache(size int) *sessionCache {
 	if size < 2 {
 		return nil
 	}
-	return &sessionCache{entries: newGenCache[*cachedSession](size, cookieCacheBytes), seed: maphash.MakeSeed()}
+	return &sessionCache{entries: newGenCache[uint64, *cachedSession](size, cookieCacheBytes), seed: maphash.MakeSeed()}
 }
 
 // key returns the key of an encoded value given as its chunks, in order:
@@ -93,12 +93,12 @@ func (c *sessionCache) key(chunks []string) uint64 {
 // or wall (Unix seconds), which get drops: decoding its value would fail
 // too.
 func (c *sessionCache) get(k uint64, chunks []string, now time.Time, wall int64) (sess *Session, hit bool) {
-	e, ok := c.entries.get(cacheKey(k))
+	e, ok := c.entries.get(k)
 	if !ok || !joinedEqual(e.value, chunks) {
 		return nil, false
 	}
 	if !now.Before(e.deadline) || wall > e.signedUntil {
-		c.entries.remove(cacheKey(k))
+		c.entries.remove(k)
 		return nil, true
 	}
 	return e.sess.clone(), true
@@ -110,13 +110,7 @@ func (c *sessionCache) put(k uint64, value string, sess *Session, deadline time.
 	// The cache keeps its own copies: the caller may change sess's slices,
 	// and value may be part of a larger header string.
 	e := &cachedSession{value: strings.Clone(value), sess: *sess.clone(), deadline: deadline, signedUntil: signedUntil}
-	c.entries.put(cacheKey(k), e, len(value)+sessionSize(sess))
-}
-
-// cacheKey widens a 64-bit key to genCache's key type.
-func cacheKey(k uint64) (b [32]byte) {
-	binary.LittleEndian.PutUint64(b[:], k)
-	return b
+	c.entries.put(k, e, len(value)+sessionSize(sess))
 }
 
 // joinedEqual reports whether s equals the concatenation of parts.
@@ -138,12 +132,12 @@ func (c *sessionCache) len() int { return c.entries.len() }
 // the old one and the previous old one is dropped. An entry used in the
 // old generation moves back into the current one, so entries in use stay.
 // It is safe for concurrent use.
-type genCache[V any] struct {
+type genCache[K comparable, V any] struct {
 	mu        sync.Mutex
 	half      int // most entries of one generation
 	halfBytes int // most bytes of one generation
 	curBytes  int
-	cur, old  map[[32]byte]genEntry[V]
+	cur, old  map[K]genEntry[V]
 }
 
 type genEntry[V any] struct {
@@ -151,11 +145,11 @@ type genEntry[V any] struct {
 	size int
 }
 
-func newGenCache[V any](entries, bytes int) *genCache[V] {
-	return &genCache[V]{half: max(entries/2, 1), halfBytes: bytes / 2, cur: make(map[[32]byte]genEntry[V])}
+func newGenCache[K comparable, V any](entries, bytes int) *genCache[K, V] {
+	return &genCache[K, V]{half: max(entries/2, 1), halfBytes: bytes / 2, cur: make(map[K]genEntry[V])}
 }
 
-func (c *genCache[V]) get(k [32]byte) (V, bool) {
+func (c *genCache[K, V]) get(k K) (V, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.cur[k]
@@ -169,7 +163,7 @@ func (c *genCache[V]) get(k [32]byte) (V, bool) {
 }
 
 // put adds v, whose data take about size bytes.
-func (c *genCache[V]) put(k [32]byte, v V, size int) {
+func (c *genCache[K, V]) put(k K, v V, size int) {
 	size += cacheEntryOverhead
 	if size > c.halfBytes {
 		return
@@ -183,7 +177,7 @@ func (c *genCache[V]) put(k [32]byte, v V, size int) {
 	c.addLocked(k, genEntry[V]{v, size})
 }
 
-func (c *genCache[V]) remove(k [32]byte) {
+func (c *genCache[K, V]) remove(k K) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if e, ok := c.cur[k]; ok {
@@ -195,16 +189,16 @@ func (c *genCache[V]) remove(k [32]byte) {
 
 // addLocked adds e to the current generation, first retiring it when it
 // is full.
-func (c *genCache[V]) addLocked(k [32]byte, e genEntry[V]) {
+func (c *genCache[K, V]) addLocked(k K, e genEntry[V]) {
 	if len(c.cur) >= c.half || c.curBytes+e.size > c.halfBytes {
-		c.old, c.cur, c.curBytes = c.cur, make(map[[32]byte]genEntry[V], len(c.cur)), 0
+		c.old, c.cur, c.curBytes = c.cur, make(map[K]genEntry[V], len(c.cur)), 0
 	}
 	c.cur[k] = e
 	c.curBytes += e.size
 }
 
 // len returns the number of entries in both generations.
-func (c *genCache[V]) len() int {
+func (c *genCache[K, V]) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.cur) + len(c.old)

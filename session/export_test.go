@@ -21,7 +21,7 @@ func ExpireCookieCacheSignatures(s *CookieStore) {
 	c := s.cache.entries
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for _, m := range []map[[32]byte]genEntry[*cachedSession]{c.cur, c.old} {
+	for _, m := range []map[uint64]genEntry[*cachedSession]{c.cur, c.old} {
 		for _, e := range m {
 			e.v.signedUntil = 0
 		}

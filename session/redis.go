@@ -148,8 +148,8 @@ type RedisStore struct {
 	// value, and payloadCache opened payloads by the SHA-256 of the
 	// handle and the exact payload bytes (see open). Neither skips Redis:
 	// every Load still reads the session there. nil: no caches.
-	handleCache  *genCache[cachedHandle]
-	payloadCache *genCache[*Session]
+	handleCache  *genCache[[32]byte, cachedHandle]
+	payloadCache *genCache[[32]byte, *Session]
 	bufs         sync.Pool // *[]byte scratch for hashing
 	// cache holds loaded sessions (CacheTTL); nil: none. channel is where
 	// changes are announced; refreshSkew is RedisConfig.RefreshSkew.
@@ -236,12 +236,12 @@ func NewRedisStore(cfg RedisConfig, keys Keys, now func() time.Time) (*RedisStor
 	if cacheSize == 0 {
 		cacheSize = DefaultCookieCacheSize
 	}
-	var handles *genCache[cachedHandle]
-	var payloads *genCache[*Session]
+	var handles *genCache[[32]byte, cachedHandle]
+	var payloads *genCache[[32]byte, *Session]
 	var loaded *redisCache
 	if cacheSize >= 2 {
-		handles = newGenCache[cachedHandle](cacheSize, cookieCacheBytes/4)
-		payloads = newGenCache[*Session](cacheSize, cookieCacheBytes)
+		handles = newGenCache[[32]byte, cachedHandle](cacheSize, cookieCacheBytes/4)
+		payloads = newGenCache[[32]byte, *Session](cacheSize, cookieCacheBytes)
 		if cfg.CacheTTL > 0 {
 			loaded = newRedisCache(cfg.CacheTTL, cacheSize, prefix+redisInvalidateChannel)
 		}
