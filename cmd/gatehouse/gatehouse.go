@@ -360,5 +360,5 @@ func newLogger(w *logWriter, format string, level slog.Level) *slog.Logger {
 	if format == "json" {
 		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(flushingHandler{h, w})
+	return slog.New(fastHandler{h, w, format == "json"})
 }
