@@ -37,6 +37,11 @@ const (
 	// hostPrefix makes browsers accept a cookie only when it is Secure,
 	// Path=/ and has no Domain, so sibling hosts cannot set or shadow it.
 	hostPrefix = "__Host-"
+	// securePrefix makes browsers accept a cookie only when it is Secure
+	// and set by a secure origin; unlike hostPrefix it allows a Path.
+	securePrefix = "__Secure-"
+	// hintSuffix names the sign-out hint cookie: <base>_hint.
+	hintSuffix = "_hint"
 )
 
 // CookieConfig configures a CookieStore.
@@ -71,6 +76,17 @@ type CookieConfig struct {
 	// stays under 16 MiB of session data. Default (0)
 	// DefaultCookieCacheSize; negative: no cache.
 	CacheSize int
+	// SignOutPath is the path of the sign-out endpoint, such as
+	// "/oauth2/sign_out". When set, Save keeps the session's ID token,
+	// which only sign-out reads (as id_token_hint), out of the session
+	// cookies and in a cookie of its own, <base>_hint, whose Path is
+	// SignOutPath: browsers send it to that path only, so every other
+	// request carries a session cookie without the ID token, about half
+	// as large. With Secure its name takes the "__Secure-" prefix ("__Host-"
+	// requires Path=/). Its value is bound to the session's ID: Load
+	// ignores a hint cookie of another session. Empty: the ID token stays
+	// in the session cookies.
+	SignOutPath string
 }
 
 // CookieStore is a Store that keeps the whole session in the browser, in
@@ -82,7 +98,9 @@ type CookieConfig struct {
 // Every cookie this package sets, session chunks and login flow cookies
 // alike (when FlowConfig has the same Name and Secure), has a name that
 // starts with CookieName(), so a proxy can strip them all from upstream
-// requests by that one prefix.
+// requests by that one prefix. The one exception is the sign-out hint
+// cookie with Secure (see CookieConfig.SignOutPath), which browsers send
+// only to the sign-out path, an endpoint of the gateway's own.
 //
 // A CookieStore is safe for concurrent use.
 type CookieStore struct {
@@ -98,6 +116,17 @@ type CookieStore struct {
 	now      func() time.Time
 	maxAge   int64         // the codecs' MaxAge, in seconds
 	cache    *sessionCache // nil: no cache
+
+	// The sign-out hint cookie; hintPath "" when there is none.
+	hintName, hintPath string
+	hintEncoder        securecookie.Codec
+	hintDecoders       []securecookie.Codec
+}
+
+// hint is the sign-out hint cookie's value.
+type hint struct {
+	SessionID string `json:"sid"`
+	IDToken   string `json:"id_token"`
 }
 
 // NewCookieStore returns a CookieStore for cfg that signs and encrypts
@@ -169,7 +198,40 @@ func NewCookieStore(cfg CookieConfig, keys Keys, now func() time.Time) (*CookieS
 		s.names[i] = n
 		s.index[n] = i
 	}
+	if cfg.SignOutPath != "" {
+		if err := checkCookiePath(cfg.SignOutPath); err != nil {
+			return nil, err
+		}
+		s.hintPath = cfg.SignOutPath
+		s.hintName = name + hintSuffix
+		if cfg.Secure {
+			s.hintName = securePrefix + strings.TrimPrefix(name, hostPrefix) + hintSuffix
+		}
+		if s.hintDecoders, err = keys.codecs(purposeHint, lifetime, chunkSize); err != nil {
+			return nil, err
+		}
+		// No length limit: Save measures the value, and keeps an ID token
+		// too large for a cookie of its own with the session.
+		encoders, err := keys.codecs(purposeHint, lifetime, 0)
+		if err != nil {
+			return nil, err
+		}
+		s.hintEncoder = encoders[0]
+	}
 	return s, nil
+}
+
+// checkCookiePath checks a path for a cookie's Path attribute.
+func checkCookiePath(p string) error {
+	if !strings.HasPrefix(p, "/") || len(p) > 256 {
+		return fmt.Errorf("session: sign-out path %q must start with '/' and be at most 256 bytes", p)
+	}
+	for i := 0; i < len(p); i++ {
+		if c := p[i]; c <= ' ' || c >= 0x7f || c == ';' || c == ',' || c == '"' || c == '\\' {
+			return fmt.Errorf("session: sign-out path %q has a byte a cookie's Path cannot carry", p)
+		}
+	}
+	return nil
 }
 
 // cookieBaseName validates a configured cookie name and returns it with
@@ -250,6 +312,7 @@ func (s *CookieStore) Load(r *http.Request) (*Session, error) {
 			if sess == nil {
 				return nil, ErrNoSession
 			}
+			s.loadHint(&ch, sess)
 			return sess, nil
 		}
 	}
@@ -268,7 +331,22 @@ func (s *CookieStore) Load(r *http.Request) (*Session, error) {
 			s.cache.put(key, value, &sess, sess.CreatedAt.Add(s.lifetime), ts+s.maxAge)
 		}
 	}
+	s.loadHint(&ch, &sess)
 	return &sess, nil
+}
+
+// loadHint puts the ID token of the request's sign-out hint cookie into
+// sess (a copy the caller owns) if the request has one such cookie, it
+// decodes, and it belongs to sess. Browsers send it only to SignOutPath.
+func (s *CookieStore) loadHint(ch *chunks, sess *Session) {
+	if ch.hintCount != 1 || sess.IDToken != "" {
+		return
+	}
+	var h hint
+	if decodeCookie(s.hintName, ch.hint, &h, s.hintDecoders...) != nil || h.SessionID != sess.ID {
+		return
+	}
+	sess.IDToken = h.IDToken
 }
 
 // chunks is what scan finds of a session's cookies on a request.
@@ -277,6 +355,10 @@ type chunks struct {
 	set    uint16               // bit i: the request has chunk i
 	// bad: a chunk is there twice, or is longer than any Save sets.
 	bad bool
+	// hint is the sign-out hint cookie's value, when the request has
+	// exactly one.
+	hint      string
+	hintCount int
 }
 
 // leading returns how many chunks, from the first, the request has
@@ -314,6 +396,11 @@ func (s *CookieStore) scan(r *http.Request) (c chunks) {
 			part, line, _ = strings.Cut(line, ";")
 			name, val, _ := strings.Cut(textproto.TrimString(part), "=")
 			name = textproto.TrimString(name)
+			if s.hintPath != "" && name == s.hintName {
+				c.hint = val
+				c.hintCount++
+				continue
+			}
 			if !strings.HasPrefix(name, s.name) {
 				continue
 			}
@@ -354,6 +441,21 @@ func (s *CookieStore) Save(w http.ResponseWriter, r *http.Request, sess *Session
 	if remaining < time.Second {
 		return fmt.Errorf("session: session lifetime ended at %s: %w", sess.CreatedAt.Add(s.lifetime).Format(time.RFC3339), ErrNoSession)
 	}
+	var hintValue string
+	if s.hintPath != "" && sess.IDToken != "" {
+		v, err := s.hintEncoder.Encode(s.hintName, &hint{SessionID: sess.ID, IDToken: sess.IDToken})
+		if err != nil {
+			return fmt.Errorf("session: encoding the sign-out hint: %w", err)
+		}
+		if len(v) <= chunkSize {
+			// An ID token too large for a cookie of its own stays with
+			// the session, which may drop it to fit (encode).
+			hintValue = v
+			c := *sess
+			c.IDToken = ""
+			sess = &c
+		}
+	}
 	value, err := s.encode(sess)
 	if err != nil {
 		return err
@@ -368,6 +470,9 @@ func (s *CookieStore) Save(w http.ResponseWriter, r *http.Request, sess *Session
 		case old.set&(1<<i) != 0:
 			http.SetCookie(w, s.cookie(name, "", -1))
 		}
+	}
+	if hintValue != "" {
+		http.SetCookie(w, s.hintCookie(hintValue, maxAge))
 	}
 	return nil
 }
@@ -401,7 +506,17 @@ func (s *CookieStore) Clear(w http.ResponseWriter, r *http.Request) error {
 	for _, name := range s.names {
 		http.SetCookie(w, s.cookie(name, "", -1))
 	}
+	if s.hintPath != "" {
+		http.SetCookie(w, s.hintCookie("", -1))
+	}
 	return nil
+}
+
+// hintCookie returns the sign-out hint cookie; maxAge < 0 deletes it.
+func (s *CookieStore) hintCookie(value string, maxAge int) *http.Cookie {
+	c := s.cookie(s.hintName, value, maxAge)
+	c.Path = s.hintPath
+	return c
 }
 
 // cookie returns a session cookie; maxAge < 0 deletes it.

@@ -2,8 +2,12 @@ package session_test
 
 import (
 	"errors"
+	"maps"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,8 +21,9 @@ func TestCookieStoreConformance(t *testing.T) {
 	for _, cfg := range []session.CookieConfig{
 		{},
 		{Secure: true, Name: "gh", SameSite: http.SameSiteStrictMode, Lifetime: 8 * time.Hour},
+		{Secure: true, SignOutPath: "/oauth2/sign_out"},
 	} {
-		t.Run("Secure="+strconv.FormatBool(cfg.Secure), func(t *testing.T) {
+		t.Run("Secure="+strconv.FormatBool(cfg.Secure)+",SignOutPath="+cfg.SignOutPath, func(t *testing.T) {
 			storetest.Run(t, func(t *testing.T) session.Store {
 				return newCookieStore(t, cfg, randomKeys(t), nil)
 			})
@@ -428,4 +433,132 @@ func TestCookieStoreReadsCookiesLikeNetHTTP(t *testing.T) {
 			}
 		})
 	}
+}
+
+// With SignOutPath, the ID token rides in a cookie browsers send only to
+// the sign-out path: other requests carry a smaller session, and the
+// sign-out request gets the whole one back.
+func TestCookieStoreSignOutHint(t *testing.T) {
+	const signOut = "/oauth2/sign_out"
+	for _, secure := range []bool{false, true} {
+		t.Run("Secure="+strconv.FormatBool(secure), func(t *testing.T) {
+			keys := randomKeys(t)
+			st := newCookieStore(t, session.CookieConfig{Secure: secure, SignOutPath: signOut}, keys, nil)
+			whole := newCookieStore(t, session.CookieConfig{Secure: secure}, keys, nil)
+			scheme, hintName := "http", "gatehouse_hint"
+			if secure {
+				scheme, hintName = "https", "__Secure-gatehouse_hint"
+			}
+			base, _ := url.Parse(scheme + "://gw.test/")
+			page, out := base.JoinPath("/app/page"), base.JoinPath(signOut)
+			want := storetest.FullSession(900, 0, 40)
+
+			jar, _ := cookiejar.New(nil)
+			rec := httptest.NewRecorder()
+			if err := st.Save(rec, httptest.NewRequest("GET", page.String(), nil), want); err != nil {
+				t.Fatalf("Save: %v", err)
+			}
+			set := responseCookies(rec)
+			h := set[hintName]
+			if h == nil {
+				t.Fatalf("Save set %v, want a %s cookie", slices.Collect(maps.Keys(set)), hintName)
+			}
+			if h.Path != signOut || !h.HttpOnly || h.Secure != secure || h.SameSite != http.SameSiteLaxMode || h.MaxAge <= 0 {
+				t.Errorf("hint cookie %s: want Path=%s, HttpOnly, Secure=%v, SameSite=Lax and a Max-Age", h, signOut, secure)
+			}
+			jar.SetCookies(page, rec.Result().Cookies())
+
+			loadAt := func(u *url.URL, extra ...*http.Cookie) *session.Session {
+				t.Helper()
+				r := httptest.NewRequest("GET", u.String(), nil)
+				for _, c := range append(jar.Cookies(u), extra...) {
+					r.AddCookie(c)
+				}
+				got, err := st.Load(r)
+				if err != nil {
+					t.Fatalf("Load %s: %v", u.Path, err)
+				}
+				return got
+			}
+
+			// An application page: no hint cookie, a session without the
+			// ID token, a cookie smaller by at least the token.
+			pageCookies := jar.Cookies(page)
+			for _, c := range pageCookies {
+				if c.Name == hintName {
+					t.Fatalf("the browser sends the hint cookie to %s", page.Path)
+				}
+			}
+			got := loadAt(page)
+			if got.IDToken != "" || got.Identity.Subject != want.Identity.Subject || got.RefreshToken != want.RefreshToken {
+				t.Errorf("on %s: ID token %d bytes, sub %q, refresh token %q; want none, %q, %q",
+					page.Path, len(got.IDToken), got.Identity.Subject, got.RefreshToken, want.Identity.Subject, want.RefreshToken)
+			}
+			wrec := httptest.NewRecorder()
+			if err := whole.Save(wrec, httptest.NewRequest("GET", page.String(), nil), want); err != nil {
+				t.Fatal(err)
+			}
+			if small, big := cookieBytes(pageCookies), cookieBytes(wrec.Result().Cookies()); big-small < len(want.IDToken) {
+				t.Errorf("session cookies of %d bytes with the hint cookie, %d without; want at least %d fewer",
+					small, big, len(want.IDToken))
+			}
+
+			// The sign-out path: the whole session, twice (the second from
+			// the cache of decoded sessions).
+			for range 2 {
+				if got := loadAt(out); !storetest.Equal(got, want) {
+					t.Errorf("on %s: the session does not round-trip (ID token %d bytes, want %d)", out.Path, len(got.IDToken), len(want.IDToken))
+				}
+			}
+
+			// Another session's hint, a tampered hint and two hints are
+			// all ignored; the session itself still loads.
+			other := *want
+			other.ID, other.IDToken = session.NewRandom(), "other-sessions-id-token"
+			orec := httptest.NewRecorder()
+			if err := st.Save(orec, httptest.NewRequest("GET", page.String(), nil), &other); err != nil {
+				t.Fatal(err)
+			}
+			foreign := responseCookies(orec)[hintName]
+			r := httptest.NewRequest("GET", out.String(), nil)
+			for _, c := range jar.Cookies(page) {
+				r.AddCookie(c)
+			}
+			r.AddCookie(&http.Cookie{Name: hintName, Value: foreign.Value})
+			if got, err := st.Load(r); err != nil || got.IDToken != "" {
+				t.Errorf("another session's hint: Load = %v, ID token %q; want the session without ID token", err, got.IDToken)
+			}
+			own := responseCookies(rec)[hintName]
+			tampered := own.Value[:len(own.Value)-2] + "AA"
+			if got := loadAt(page, &http.Cookie{Name: hintName, Value: tampered}); got.IDToken != "" {
+				t.Error("a tampered hint cookie was read")
+			}
+			if got := loadAt(out, &http.Cookie{Name: hintName, Value: own.Value}); got.IDToken != "" {
+				t.Error("a request with two hint cookies got an ID token")
+			}
+
+			// Clear expires the hint cookie where it lives.
+			crec := httptest.NewRecorder()
+			st.Clear(crec, httptest.NewRequest("POST", out.String(), nil))
+			if c := responseCookies(crec)[hintName]; c == nil || c.MaxAge >= 0 || c.Path != signOut {
+				t.Errorf("Clear: hint cookie %v, want it expired with Path=%s", c, signOut)
+			}
+		})
+	}
+	for _, p := range []string{"oauth2/sign_out", "/a;b", "/a b", "/a\x00"} {
+		if _, err := session.NewCookieStore(session.CookieConfig{SignOutPath: p}, randomKeys(t), nil); err == nil {
+			t.Errorf("SignOutPath %q accepted", p)
+		}
+	}
+}
+
+// cookieBytes is what cookies add to a Cookie header.
+func cookieBytes(cs []*http.Cookie) int {
+	n := 0
+	for _, c := range cs {
+		if c.MaxAge >= 0 {
+			n += len(c.Name) + 1 + len(c.Value) + 2
+		}
+	}
+	return n
 }

@@ -21,6 +21,7 @@ const MinKeyLength = 32
 const (
 	purposeSession = "gatehouse session cookie v1"
 	purposeFlow    = "gatehouse login flow cookie v1"
+	purposeHint    = "gatehouse sign-out hint cookie v1"
 )
 
 // Keys are the secrets that sign and encrypt gatehouse's cookies.

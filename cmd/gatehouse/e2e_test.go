@@ -237,6 +237,21 @@ func TestSignOut(t *testing.T) {
 	if resp := b.get(h.gw + "/"); resp.StatusCode != 200 {
 		t.Fatalf("signed-in request: %d", resp.StatusCode)
 	}
+	// The ID token is kept for the sign-out path only: the browser sends
+	// it there and nowhere else.
+	hasHint := func(path string) bool {
+		u, _ := url.Parse(h.gw + path)
+		for _, c := range b.jar.Cookies(u) {
+			if c.Name == "gatehouse_hint" {
+				return true
+			}
+		}
+		return false
+	}
+	if hasHint("/") || hasHint("/oauth2/sign_in") || !hasHint("/oauth2/sign_out") {
+		t.Fatalf("hint cookie sent to /: %v, to /oauth2/sign_in: %v, to /oauth2/sign_out: %v; want only the last",
+			hasHint("/"), hasHint("/oauth2/sign_in"), hasHint("/oauth2/sign_out"))
+	}
 	// Cross-site POSTs cannot sign anyone out.
 	resp := b.do("POST", h.gw+"/oauth2/sign_out", nil, map[string]string{"Sec-Fetch-Site": "cross-site", "Origin": "https://evil.test"})
 	if resp.StatusCode != http.StatusForbidden {
@@ -249,7 +264,7 @@ func TestSignOut(t *testing.T) {
 	captured := h.jarCookies(b)
 	resp = b.do("POST", h.gw+"/oauth2/sign_out?rd="+url.QueryEscape("https://evil.test/"), nil, map[string]string{"Origin": h.gw, "Sec-Fetch-Site": "same-origin"})
 	end := location(t, resp, http.StatusSeeOther)
-	if !strings.HasPrefix(end.String(), h.issURL+"/end_session") || end.Query().Get("id_token_hint") == "" ||
+	if !strings.HasPrefix(end.String(), h.issURL+"/end_session") || strings.Count(end.Query().Get("id_token_hint"), ".") != 2 ||
 		end.Query().Get("post_logout_redirect_uri") != h.gw+"/oauth2/sign_in" {
 		t.Fatalf("sign-out went to %s", end)
 	}

@@ -28,6 +28,8 @@ type stores struct {
 func (m *Main) openStores(s *settings, secure bool) (*stores, error) {
 	cookie := session.CookieConfig{Secure: secure, Lifetime: m.cfg.sessionLifetime}
 	if m.cfg.sessionStore == "cookie" {
+		// The ID token, read only at sign-out, goes only there.
+		cookie.SignOutPath = m.cfg.endpointPrefix + "/sign_out"
 		cs, err := session.NewCookieStore(cookie, s.keys, nil)
 		if err != nil {
 			return nil, fmt.Errorf("session store: %w", err)
