@@ -678,8 +678,8 @@ func newBrowserClient() *http.Client {
 // browserLogin signs alice in through gatehouse the way a browser does:
 // a page without a session (302 to the issuer and a flow cookie), the
 // issuer's login form (in-process), the callback with the flow cookie (302
-// and the session cookie). It returns the session cookie(s) as a Cookie
-// header value.
+// and the session cookie). It returns the session cookie(s) a browser
+// sends to /app/page as a Cookie header value.
 func (e *env) browserLogin(c *http.Client, addr string) (string, error) {
 	req, _ := http.NewRequest("GET", "http://"+addr+"/app/page?id=42", nil)
 	req.Header.Set("Accept", "text/html")
@@ -713,7 +713,9 @@ func (e *env) browserLogin(c *http.Client, addr string) (string, error) {
 	}
 	var parts []string
 	for _, ck := range resp.Cookies() {
-		if ck.MaxAge >= 0 && ck.Value != "" && !strings.Contains(ck.Name, "flow") {
+		// Path-scoped cookies (the sign-out hint) do not go to the page.
+		sent := ck.Path == "" || ck.Path == "/" || strings.HasPrefix("/app/page", strings.TrimSuffix(ck.Path, "/")+"/")
+		if sent && ck.MaxAge >= 0 && ck.Value != "" && !strings.Contains(ck.Name, "flow") {
 			parts = append(parts, ck.Name+"="+ck.Value)
 		}
 	}
