@@ -214,8 +214,13 @@ func (l *Login) Start(w http.ResponseWriter, r *http.Request, redirectTo string)
 		return fail(http.StatusInternalServerError, "could not start the login", err)
 	}
 	u := l.oauth2Config(iss).AuthCodeURL(fl.State, oidc.Nonce(fl.Nonce), oauth2.S256ChallengeOption(fl.Verifier))
-	w.Header().Set("Cache-Control", "no-store")
-	http.Redirect(w, r, u, http.StatusFound)
+	// u is absolute and already escaped: what http.Redirect adds (parsing
+	// u again, an HTML body) is work for every anonymous page view that no
+	// browser reads.
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Location", u)
+	w.WriteHeader(http.StatusFound)
 	return nil
 }
 
