@@ -148,6 +148,33 @@ func setHeaders(h, set http.Header) {
 	}
 }
 
+// The cookie name prefixes browsers give a meaning to (RFC 6265bis 4.1.3).
+const (
+	hostCookiePrefix   = "__Host-"
+	secureCookiePrefix = "__Secure-"
+)
+
+// trimCookiePrefix removes a leading __Host- or __Secure- from name, in
+// any case, as browsers match them.
+func trimCookiePrefix(name string) string {
+	if len(name) < 2 || name[0] != '_' || name[1] != '_' {
+		return name
+	}
+	for _, p := range []string{hostCookiePrefix, secureCookiePrefix} {
+		if len(name) >= len(p) && asciiEqualFold(name[:len(p)], p) {
+			return name[len(p):]
+		}
+	}
+	return name
+}
+
+// ownCookie reports whether a cookie named name is one of the gateway's:
+// whether it starts with prefix (which has no browser prefix) once any
+// browser prefix is removed.
+func ownCookie(name, prefix string) bool {
+	return strings.HasPrefix(trimCookiePrefix(name), prefix)
+}
+
 // cookieName returns the name of a cookie-pair ("name=value") or of a
 // Set-Cookie line ("name=value; Path=/"), trimmed of blanks.
 func cookieName(s string) string {
@@ -185,7 +212,7 @@ func stripCookies(h http.Header, prefix string) {
 	for _, line := range lines {
 		for part := range strings.SplitSeq(line, ";") {
 			part = textproto.TrimString(part)
-			if part == "" || strings.HasPrefix(cookieName(part), prefix) {
+			if part == "" || ownCookie(cookieName(part), prefix) {
 				continue
 			}
 			kept = append(kept, part)
@@ -207,7 +234,7 @@ func keptSpan(line, prefix string) (kept string, ok bool) {
 	for pos := 0; ; {
 		raw, _, more := strings.Cut(line[pos:], ";")
 		part := textproto.TrimString(raw)
-		if part != "" && !strings.HasPrefix(cookieName(part), prefix) {
+		if part != "" && !ownCookie(cookieName(part), prefix) {
 			at := pos + strings.Index(raw, part)
 			switch {
 			case start < 0:
@@ -231,7 +258,7 @@ func keptSpan(line, prefix string) (kept string, ok bool) {
 func anyCookieHasPrefix(lines []string, prefix string) bool {
 	for _, line := range lines {
 		for part := range strings.SplitSeq(line, ";") {
-			if strings.HasPrefix(cookieName(part), prefix) {
+			if ownCookie(cookieName(part), prefix) {
 				return true
 			}
 		}
@@ -245,7 +272,7 @@ func stripSetCookies(h http.Header, prefix string) {
 	lines := h["Set-Cookie"]
 	n := 0
 	for _, l := range lines {
-		if !strings.HasPrefix(cookieName(l), prefix) {
+		if !ownCookie(cookieName(l), prefix) {
 			lines[n] = l
 			n++
 		}

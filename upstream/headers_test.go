@@ -156,6 +156,9 @@ func TestStripCookies(t *testing.T) {
 		{"_gh", []string{"a=1", "_gh_c=2", "b=\"q;x\""}, []string{"a=1; b=\"q; x\""}},
 		{"_gh", []string{";;_gh=;;"}, nil},
 		{"_gh", []string{"_g=1; _gh"}, []string{"_g=1"}},
+		// Browser prefixes do not hide a gateway cookie.
+		{"_gh", []string{"__Host-_gh=1; a=1; __Secure-_gh_hint=2; __host-_gh_1=3; __SECURE-_gh=4"}, []string{"a=1"}},
+		{"_gh", []string{"__Host-other=1; __Secure-x_gh=2; __Hostile-_gh=3"}, []string{"__Host-other=1; __Secure-x_gh=2; __Hostile-_gh=3"}},
 	}
 	for _, tt := range tests {
 		h := http.Header{}
@@ -176,6 +179,11 @@ func TestStripSetCookies(t *testing.T) {
 	h := http.Header{"Set-Cookie": {"_gh_s=1; Path=/", "a=1", "_gh=; Max-Age=0", "b=_gh"}}
 	stripSetCookies(h, "_gh")
 	if want := []string{"a=1", "b=_gh"}; !slices.Equal(h["Set-Cookie"], want) {
+		t.Errorf("got %q, want %q", h["Set-Cookie"], want)
+	}
+	h = http.Header{"Set-Cookie": {"__Secure-_gh_hint=x; Path=/oauth2/sign_out; Secure", "__Host-_gh=x; Path=/; Secure", "__Secure-app=1"}}
+	stripSetCookies(h, "_gh")
+	if want := []string{"__Secure-app=1"}; !slices.Equal(h["Set-Cookie"], want) {
 		t.Errorf("got %q, want %q", h["Set-Cookie"], want)
 	}
 	h = http.Header{"Set-Cookie": {"_gh_s=1"}}

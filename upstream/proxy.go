@@ -18,6 +18,7 @@ package upstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -64,8 +65,12 @@ type Config struct {
 	// StripCookiePrefix removes from the Cookie header sent upstream every
 	// cookie whose name starts with it, and drops from the response every
 	// Set-Cookie line for such a name, so the backend neither sees nor sets
-	// the gateway's own cookies. The comparison is case-sensitive, as cookie
-	// names are.
+	// the gateway's own cookies. Browsers' cookie prefixes do not count:
+	// with "__Host-gh" or "gh", the cookies gh_1, __Host-gh and
+	// __Secure-gh_hint are all stripped (a gateway may need "__Secure-"
+	// for a cookie with a Path, which "__Host-" forbids). The comparison
+	// is case-sensitive, as cookie names are, except for those prefixes,
+	// which browsers compare without case.
 	// Default (""): cookies pass unchanged in both directions.
 	StripCookiePrefix string
 
@@ -122,7 +127,10 @@ func New(cfg Config) (*Proxy, error) {
 		target:       &target,
 		targetPath:   target.EscapedPath(),
 		passHost:     cfg.PassHostHeader,
-		cookiePrefix: cfg.StripCookiePrefix,
+		cookiePrefix: trimCookiePrefix(cfg.StripCookiePrefix),
+	}
+	if cfg.StripCookiePrefix != "" && p.cookiePrefix == "" {
+		return nil, fmt.Errorf("upstream: StripCookiePrefix %q is only a browser cookie prefix", cfg.StripCookiePrefix)
 	}
 	for _, name := range cfg.StripHeaders {
 		n := NormalizeHeaderName(strings.TrimSpace(name))

@@ -254,8 +254,10 @@ func TestCookiePrefix(t *testing.T) {
 		w.Header().Add("Set-Cookie", "app=1; Path=/")
 		w.Header().Add("Set-Cookie", " _gh_csrf=x")
 		w.Header().Add("Set-Cookie", "_GH_other=kept")
+		w.Header().Add("Set-Cookie", "__Secure-_gh_hint=evil; Path=/oauth2/sign_out; Secure")
 	})
-	front := newFront(t, backend, Config{StripCookiePrefix: "_gh"}, nil)
+	// The configured prefix's own browser prefix does not narrow it.
+	front := newFront(t, backend, Config{StripCookiePrefix: "__Host-_gh"}, nil)
 
 	tests := []struct {
 		name  string
@@ -266,6 +268,7 @@ func TestCookiePrefix(t *testing.T) {
 		{"only gateway cookies", []string{"_gh_session=x", "_gh_csrf=y"}, nil},
 		{"untouched", []string{"a=1", "b=2; c"}, []string{"a=1", "b=2; c"}},
 		{"case-sensitive", []string{"_GH=1; _gh=2"}, []string{"_GH=1"}},
+		{"browser prefixes", []string{"__Host-_gh=1; a=1", "__Secure-_gh_hint=2"}, []string{"a=1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
