@@ -141,8 +141,8 @@ func (c *config) validate() (*settings, error) {
 	if len(s.scopes) == 0 {
 		return nil, errors.New("--scope must name at least openid")
 	}
-	if !strings.HasPrefix(c.endpointPrefix, "/") || strings.HasSuffix(c.endpointPrefix, "/") || strings.ContainsAny(c.endpointPrefix, "?#%\\ ") {
-		return nil, fmt.Errorf("--endpoint-prefix %q must be a path like /oauth2, without a trailing slash", c.endpointPrefix)
+	if !validEndpointPrefix(c.endpointPrefix) {
+		return nil, fmt.Errorf("--endpoint-prefix %q must be a path like /oauth2: letters, digits and - . _ ~ / only, without a trailing slash", c.endpointPrefix)
 	}
 	s.postLogin = c.postLogoutRedirectURL
 	if s.postLogin == "" {
@@ -361,4 +361,24 @@ func newLogger(w *logWriter, format string, level slog.Level) *slog.Logger {
 		h = slog.NewJSONHandler(w, opts)
 	}
 	return slog.New(fastHandler{h, w, format == "json"})
+}
+
+// validEndpointPrefix reports whether p is a path of unreserved characters
+// (RFC 3986) and slashes, starting but not ending with "/", without empty
+// or dot segments: such a path
+// reaches gatehouse as browsers send it, unescaped, so that the cookie
+// scoped to the sign-out endpoint (a Path attribute, matched against the
+// raw path) is sent there.
+func validEndpointPrefix(p string) bool {
+	if len(p) < 2 || p[0] != '/' || p[len(p)-1] == '/' || strings.Contains(p, "//") ||
+		strings.Contains(p+"/", "/./") || strings.Contains(p+"/", "/../") {
+		return false
+	}
+	for i := 0; i < len(p); i++ {
+		c := p[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || strings.IndexByte("-._~/", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
