@@ -84,7 +84,9 @@ type CookieConfig struct {
 	// request carries a session cookie without the ID token, about half
 	// as large. With Secure its name takes the "__Secure-" prefix ("__Host-"
 	// requires Path=/). Its value is bound to the session's ID: Load
-	// ignores a hint cookie of another session. Empty: the ID token stays
+	// ignores a hint cookie of another session. Save writes it for new
+	// sessions only (RefreshedAt not after CreatedAt); a refreshed one
+	// keeps the ID token of its sign-in there. Empty: the ID token stays
 	// in the session cookies.
 	SignOutPath string
 }
@@ -98,9 +100,9 @@ type CookieConfig struct {
 // Every cookie this package sets, session chunks and login flow cookies
 // alike (when FlowConfig has the same Name and Secure), has a name that
 // starts with CookieName(), so a proxy can strip them all from upstream
-// requests by that one prefix. The one exception is the sign-out hint
-// cookie with Secure (see CookieConfig.SignOutPath), which browsers send
-// only to the sign-out path, an endpoint of the gateway's own.
+// requests by that one prefix, browsers' cookie prefixes aside: with
+// Secure, the sign-out hint cookie (CookieConfig.SignOutPath) is
+// "__Secure-"<base>_hint where the others are "__Host-"<base>…
 //
 // A CookieStore is safe for concurrent use.
 type CookieStore struct {
@@ -447,10 +449,18 @@ func (s *CookieStore) Save(w http.ResponseWriter, r *http.Request, sess *Session
 		if err != nil {
 			return fmt.Errorf("session: encoding the sign-out hint: %w", err)
 		}
+		// An ID token too large for a cookie of its own stays with the
+		// session, which may drop it to fit (encode).
 		if len(v) <= chunkSize {
-			// An ID token too large for a cookie of its own stays with
-			// the session, which may drop it to fit (encode).
-			hintValue = v
+			// The hint is written when the session is new. A refreshed
+			// session keeps the hint of its sign-in: an earlier ID token
+			// of the same session is still a valid id_token_hint, and a
+			// refresh answered through a forward-auth proxy has room for
+			// one Set-Cookie only (nginx's auth_request_set takes the
+			// first; newer nginx would join them into one broken line).
+			if !sess.RefreshedAt.After(sess.CreatedAt) {
+				hintValue = v
+			}
 			c := *sess
 			c.IDToken = ""
 			sess = &c
