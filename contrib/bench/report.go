@@ -56,7 +56,7 @@ func (e *env) cell(layout, mode string, conns int) (cell, bool) {
 		p50, p99, cpu = append(p50, p.Res.P50), append(p99, p.Res.P99), append(cpu, p.cpuPerReq())
 		c.errors += p.Res.Errors
 		for _, q := range e.points {
-			if q.Layout == layout && q.Mode == modePlain && q.Conns == conns && q.Round == p.Round && q.Res.RPS > 0 {
+			if q.Layout == layout && q.Mode == floorOf[mode] && q.Conns == conns && q.Round == p.Round && q.Res.RPS > 0 {
 				ratio = append(ratio, p.Res.RPS/q.Res.RPS)
 				added = append(added, p.Res.P50-q.Res.P50)
 				if c := p.cpuPerReq(); c > 0 {
@@ -110,7 +110,7 @@ func (e *env) report() string {
 		w("### Layout %s\n\n", layoutTitles[layout])
 		w("| mode | conns | req/s | × plain | p50 | p99 | p50 added | proxy CPU/req | × plain by CPU | background CPU | errors |\n")
 		w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
-		for _, m := range append([]string{modePlain}, e.o.modes...) {
+		for _, m := range e.modeOrder() {
 			for _, n := range e.o.conns {
 				c, ok := e.cell(layout, m, n)
 				if !ok {
@@ -120,7 +120,7 @@ func (e *env) report() string {
 				if c.hasBase {
 					ratio, added, cpuRatio = fmt.Sprintf("%.2f", c.ratio), fmtDur(c.added), fmt.Sprintf("%.2f", c.cpuRatio)
 				}
-				if m == modePlain {
+				if isFloor(m) {
 					ratio, added, cpuRatio = "1", "0", "1"
 					var lo, hi float64
 					for _, p := range e.points {
@@ -170,6 +170,24 @@ func (e *env) report() string {
 	}
 	w("%s\n", endMarker)
 	return b.String()
+}
+
+// modeOrder is the table's order: each floor, then the modes measured
+// against it.
+func (e *env) modeOrder() []string {
+	var order []string
+	for _, f := range []string{modePlain, modePlainAPI, modePlainJWT, modePlainOpaque, modePlainBasic} {
+		first := true
+		for _, m := range e.o.modes {
+			if floorOf[m] == f {
+				if first {
+					order, first = append(order, f), false
+				}
+				order = append(order, m)
+			}
+		}
+	}
+	return order
 }
 
 func fmtDurPrecise(d time.Duration) string {

@@ -19,37 +19,58 @@ import (
 	"github.com/gatehouse-proxy/gatehouse/contrib/devissuer"
 )
 
-// Modes, in table order. "plain" is the floor; the others are gatehouse.
+// Modes. The "plain" ones are the floor: the plain proxy given the same
+// request as the gatehouse modes measured against it, gatehouse's own
+// cookies aside (floorOf); the others are gatehouse.
 const (
-	modePlain     = "plain"
-	modeCookie    = "cookie"
-	modeRedis     = "redis"
-	modeRedisTTL0 = "redis-ttl0"
-	modeJWT       = "jwt"
-	modeOpaque    = "opaque"
-	modePassword  = "password"
-	modeRedirect  = "redirect"
-	modeAPI401    = "api401"
+	modePlain       = "plain"        // a browser's page request, with the app's cookies
+	modePlainAPI    = "plain-api"    // an API request without credentials
+	modePlainJWT    = "plain-jwt"    // an API request with the bearer JWT
+	modePlainOpaque = "plain-opaque" // an API request with the opaque token
+	modePlainBasic  = "plain-basic"  // an API request with Basic credentials
+	modeCookie      = "cookie"
+	modeRedis       = "redis"
+	modeRedisTTL0   = "redis-ttl0"
+	modeJWT         = "jwt"
+	modeOpaque      = "opaque"
+	modePassword    = "password"
+	modeRedirect    = "redirect"
+	modeAPI401      = "api401"
 )
 
 func allModes() []string {
 	return []string{modeCookie, modeRedis, modeRedisTTL0, modeJWT, modeOpaque, modePassword, modeRedirect, modeAPI401}
 }
 
+// floorOf is the plain-proxy mode a gatehouse mode is compared with: the
+// one that gets the same request. A machine client sends its token to a
+// plain proxy too (which forwards it); a browser sends gatehouse's session
+// cookie only to gatehouse.
+var floorOf = map[string]string{
+	modeCookie: modePlain, modeRedis: modePlain, modeRedisTTL0: modePlain, modeRedirect: modePlain,
+	modeJWT: modePlainJWT, modeOpaque: modePlainOpaque, modePassword: modePlainBasic, modeAPI401: modePlainAPI,
+}
+
+func isFloor(m string) bool { _, mode := floorOf[m]; return !mode }
+
 var modeTitles = map[string]string{
-	modePlain:     "plain httputil.ReverseProxy",
-	modeCookie:    "cookie session",
-	modeRedis:     "Redis session",
-	modeRedisTTL0: "Redis session, no local cache (--session-cache-ttl=0)",
-	modeJWT:       "bearer JWT",
-	modeOpaque:    "opaque token (cached introspection)",
-	modePassword:  "password grant (cached)",
-	modeRedirect:  "unauthenticated browser (302)",
-	modeAPI401:    "unauthenticated API (401)",
+	modePlain:       "plain httputil.ReverseProxy",
+	modePlainAPI:    "plain, API request",
+	modePlainJWT:    "plain, same bearer JWT",
+	modePlainOpaque: "plain, same opaque token",
+	modePlainBasic:  "plain, same Basic credentials",
+	modeCookie:      "cookie session",
+	modeRedis:       "Redis session",
+	modeRedisTTL0:   "Redis session, no local cache (--session-cache-ttl=0)",
+	modeJWT:         "bearer JWT",
+	modeOpaque:      "opaque token (cached introspection)",
+	modePassword:    "password grant (cached)",
+	modeRedirect:    "unauthenticated browser (302)",
+	modeAPI401:      "unauthenticated API (401)",
 }
 
 var modeStatus = map[string]int{
-	modePlain: 200, modeCookie: 200, modeRedis: 200, modeRedisTTL0: 200, modeJWT: 200, modeOpaque: 200, modePassword: 200,
+	modePlain: 200, modePlainAPI: 200, modePlainJWT: 200, modePlainOpaque: 200, modePlainBasic: 200, modeCookie: 200, modeRedis: 200, modeRedisTTL0: 200, modeJWT: 200, modeOpaque: 200, modePassword: 200,
 	modeRedirect: 302, modeAPI401: 401,
 }
 
@@ -137,7 +158,7 @@ func run(o options) error {
 		}
 	}
 	for _, m := range o.modes {
-		if _, ok := modeTitles[m]; !ok || m == modePlain {
+		if _, ok := floorOf[m]; !ok {
 			return fmt.Errorf("unknown mode %q (modes: %s)", m, strings.Join(allModes(), ", "))
 		}
 	}
@@ -396,9 +417,10 @@ type target struct {
 
 // modeRun is one mode ready to be measured.
 type modeRun struct {
-	mode string
-	t    *target
-	req  []byte
+	mode  string
+	t     *target
+	req   []byte
+	floor []byte // the request its floor (floorOf) gets
 }
 
 // sampler reads the CPU counters around a measured part.
@@ -463,7 +485,7 @@ func (e *env) profile(layout string, mr modeRun, loadCPU string) error {
 	base := filepath.Join(e.o.perfDir, layout+"-"+mr.mode)
 	var perf *exec.Cmd
 	spec := loadSpec{Addr: mr.t.addr, Conns: e.o.perfConns, Warmup: e.o.warmup, Duration: e.o.duration, Request: mr.req, Status: modeStatus[mr.mode]}
-	_, err := runLoadProc(e.self, loadCPU, spec, func() {
+	res, err := runLoadProc(e.self, loadCPU, spec, func() {
 		perf = exec.Command("perf", "record", "-F", "1999", "-g", "-p", fmt.Sprint(mr.t.proc.pid()), "-o", base+".data", "--",
 			"sleep", fmt.Sprintf("%.1f", e.o.duration.Seconds()))
 		perf.Stdout, perf.Stderr = io.Discard, io.Discard
@@ -476,6 +498,9 @@ func (e *env) profile(layout string, mr modeRun, loadCPU string) error {
 	if err != nil {
 		return err
 	}
+	// With the requests, a profile's event count (CPU ns) and samples
+	// become per-request figures.
+	e.logln(fmt.Sprintf("perf %s-%s: %d requests in %v while recorded", layout, mr.mode, res.Requests, res.Elapsed.Round(time.Millisecond)))
 	return e.perfReports(base)
 }
 
@@ -554,7 +579,7 @@ func (e *env) runLayout(layout string) error {
 	if err := waitTCP(plainAddr, plain, 10*time.Second); err != nil {
 		return err
 	}
-	runs := []modeRun{{mode: modePlain, t: &target{plain, plainAddr}, req: request(plainAddr, "/app/page?id=42", true, appCookies, "")}}
+	var runs []modeRun
 
 	var gh *target
 	for _, m := range e.o.modes {
@@ -569,11 +594,11 @@ func (e *env) runLayout(layout string) error {
 			defer p.stop()
 			gh = &target{p, e.gwAddr}
 		}
-		req, err := e.modeRequest(m, gh)
+		req, floor, err := e.modeRequest(m, gh, plainAddr)
 		if err != nil {
 			return err
 		}
-		runs = append(runs, modeRun{mode: m, t: gh, req: req})
+		runs = append(runs, modeRun{mode: m, t: gh, req: req, floor: floor})
 	}
 	if e.want(modeRedis) || e.want(modeRedisTTL0) {
 		rd, raddr, err := e.startRedis(otherCPU)
@@ -598,13 +623,24 @@ func (e *env) runLayout(layout string) error {
 			}
 			defer p.stop()
 			t := &target{p, v.addr}
-			req, err := e.modeRequest(v.mode, t)
+			req, floor, err := e.modeRequest(v.mode, t, plainAddr)
 			if err != nil {
 				return err
 			}
-			runs = append(runs, modeRun{mode: v.mode, t: t, req: req})
+			runs = append(runs, modeRun{mode: v.mode, t: t, req: req, floor: floor})
 		}
 	}
+	// Each floor runs just before the first mode measured against it.
+	floored := make([]modeRun, 0, 2*len(runs))
+	seen := make(map[string]bool)
+	for _, mr := range runs {
+		if f := floorOf[mr.mode]; !seen[f] {
+			seen[f] = true
+			floored = append(floored, modeRun{mode: f, t: &target{plain, plainAddr}, req: mr.floor})
+		}
+		floored = append(floored, mr)
+	}
+	runs = floored
 	for _, mr := range runs {
 		// One request first: it checks the setup and fills the caches a
 		// real client would have filled (introspection, password grant).
@@ -636,17 +672,19 @@ func (e *env) runLayout(layout string) error {
 }
 
 // modeRequest prepares the request mode sends to t, signing in first
-// where the mode needs a session.
-func (e *env) modeRequest(m string, t *target) ([]byte, error) {
-	host := t.addr
+// where the mode needs a session, and the one its floor sends to the plain
+// proxy at plainAddr: the same, without gatehouse's session cookie.
+func (e *env) modeRequest(m string, t *target, plainAddr string) (req, floor []byte, err error) {
+	page := func(host, cookies string) []byte { return request(host, "/app/page?id=42", true, cookies, "") }
+	api := func(host, auth string) []byte { return request(host, "/api/items?page=2", false, "", auth) }
 	switch m {
 	case modeCookie, modeRedis, modeRedisTTL0:
 		c, err := e.browserLogin(newBrowserClient(), t.addr)
 		if err != nil {
-			return nil, fmt.Errorf("%s: login: %w (log: %s)", m, err, t.proc.tail(2000))
+			return nil, nil, fmt.Errorf("%s: login: %w (log: %s)", m, err, t.proc.tail(2000))
 		}
 		e.logln(fmt.Sprintf("%s: the browser sends %d bytes of session cookie", m, len(c)))
-		return request(host, "/app/page?id=42", true, appCookies+"; "+c, ""), nil
+		return page(t.addr, appCookies+"; "+c), page(plainAddr, appCookies), nil
 	case modeJWT, modeOpaque:
 		id, secret := "svc", "svc-secret"
 		if m == modeOpaque {
@@ -654,17 +692,18 @@ func (e *env) modeRequest(m string, t *target) ([]byte, error) {
 		}
 		tok, err := e.clientToken(id, secret)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
-		return request(host, "/api/items?page=2", false, "", "Bearer "+tok), nil
+		return api(t.addr, "Bearer "+tok), api(plainAddr, "Bearer "+tok), nil
 	case modePassword:
-		return request(host, "/api/items?page=2", false, "", "Basic "+base64.StdEncoding.EncodeToString([]byte(userName+":"+userPassword))), nil
+		basic := "Basic " + base64.StdEncoding.EncodeToString([]byte(userName+":"+userPassword))
+		return api(t.addr, basic), api(plainAddr, basic), nil
 	case modeRedirect:
-		return request(host, "/app/page?id=42", true, appCookies, ""), nil
+		return page(t.addr, appCookies), page(plainAddr, appCookies), nil
 	case modeAPI401:
-		return request(host, "/api/items?page=2", false, "", ""), nil
+		return api(t.addr, ""), api(plainAddr, ""), nil
 	}
-	return nil, fmt.Errorf("unknown mode %q", m)
+	return nil, nil, fmt.Errorf("unknown mode %q", m)
 }
 
 func newBrowserClient() *http.Client {
