@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
@@ -97,7 +98,7 @@ func (e *env) report() string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	w("%s\n\n", beginMarker)
-	w("Run of %s UTC: %d round(s) of %s measured per point after %s of warm-up; each cell is the median over the rounds, and its ratio and added latency compare it with the plain proxy of the same round. Upstream %q.\n\n",
+	w("Run of %s UTC: %d round(s) of %s measured per point after %s of warm-up; each cell is the median over the rounds, and its ratio and added latency compare it with its floor (the plain proxy given the same request) in the same round. Upstream %q.\n\n",
 		e.started.UTC().Format("2006-01-02 15:04"), e.o.rounds, e.o.duration, e.o.warmup, e.o.upstream)
 	w("- machine: `%s`\n", strings.TrimSpace(cmdOutput("uname", "-a")))
 	w("- CPU: %s, %d logical CPUs visible\n", cpuModel(), runtime.NumCPU())
@@ -165,7 +166,7 @@ func (e *env) report() string {
 	if len(e.profiles) > 0 {
 		w("### Profiles (perf, gatehouse process, %d connections)\n\n", e.o.perfConns)
 		for _, base := range e.profiles {
-			w("`%s`: top of the flat profile\n\n```\n%s```\n\n", strings.TrimPrefix(base, e.root+"/"), topLines(base+".flat.txt", 25))
+			w("`%s`: top of the flat profile\n\n```\n%s```\n\n", filepath.Base(base), topLines(base+".flat.txt", 25))
 		}
 	}
 	w("%s\n", endMarker)
@@ -295,7 +296,9 @@ func topLines(path string, n int) string {
 		if strings.HasPrefix(t, "#") || strings.TrimSpace(t) == "" {
 			continue
 		}
-		out.WriteString(strings.TrimRight(t, " ") + "\n")
+		// perf pads the symbol column to its longest name and ends each
+		// line with empty IPC columns ("-      -").
+		out.WriteString(strings.TrimRight(t, " -") + "\n")
 		n--
 	}
 	return out.String()
