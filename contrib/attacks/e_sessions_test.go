@@ -54,7 +54,7 @@ func TestE079_CookieAttributes(t *testing.T) {
 	}
 	out := f.send(t, b.c, "POST", "/oauth2/sign_out", hdr("Origin", f.gw), nil)
 	lines = append(lines, out.Header.Values("Set-Cookie")...)
-	sawSession, sawFlow, sawClear := false, false, false
+	sawSession, sawFlow, sawClear, sawHint := false, false, false, ""
 	for _, line := range lines {
 		c, err := http.ParseSetCookie(line)
 		if err != nil {
@@ -65,7 +65,19 @@ func TestE079_CookieAttributes(t *testing.T) {
 		sawSession = sawSession || (f.isSessionCookie(c.Name) && c.MaxAge > 0)
 		sawFlow = sawFlow || (flow && c.MaxAge > 0)
 		sawClear = sawClear || (f.isSessionCookie(c.Name) && c.MaxAge < 0)
-		if !strings.HasPrefix(c.Name, "__Host-") || !c.Secure || !c.HttpOnly || c.Path != "/" || c.Domain != "" {
+		switch {
+		case c.Name == "__Secure-gatehouse_hint":
+			// The one exception, by design: the sign-out hint holds the
+			// ID token for id_token_hint and goes to the sign-out endpoint
+			// only, so it needs a Path, which __Host- forbids. It is sealed
+			// and bound to its session, and grants nothing alone (below).
+			if !c.Secure || !c.HttpOnly || c.Path != "/oauth2/sign_out" || c.Domain != "" {
+				t.Errorf("Set-Cookie %q: want __Secure- prefix, Secure, HttpOnly, Path=/oauth2/sign_out, no Domain", line)
+			}
+			if c.MaxAge > 0 {
+				sawHint = c.Name + "=" + c.Value
+			}
+		case !strings.HasPrefix(c.Name, "__Host-") || !c.Secure || !c.HttpOnly || c.Path != "/" || c.Domain != "":
 			t.Errorf("Set-Cookie %q: want __Host- prefix, Secure, HttpOnly, Path=/, no Domain", line)
 		}
 		if c.SameSite != http.SameSiteLaxMode && c.SameSite != http.SameSiteStrictMode {
@@ -83,6 +95,16 @@ func TestE079_CookieAttributes(t *testing.T) {
 	}
 	if !sawSession || !sawFlow || !sawClear {
 		t.Errorf("saw session %v, flow %v, clearing %v cookies in %q", sawSession, sawFlow, sawClear, lines)
+	}
+	// The hint alone is no session: not on a page, not at sign-out.
+	if sawHint == "" {
+		t.Fatal("no sign-out hint cookie was set at sign-in")
+	}
+	if r := f.send(t, f.att(), "GET", "/app", hdr("Cookie", sawHint, "Accept", "application/json"), nil); r.Status != http.StatusUnauthorized {
+		t.Errorf("the hint cookie alone on a page: %d, want 401", r.Status)
+	}
+	if r := f.send(t, f.att(), "POST", "/oauth2/sign_out", hdr("Cookie", sawHint, "Origin", f.gw), nil); r.Status >= 500 || strings.Contains(r.Location, "id_token_hint") {
+		t.Errorf("the hint cookie alone at sign-out: %d, Location %q; want no ID token disclosed", r.Status, r.Location)
 	}
 }
 
