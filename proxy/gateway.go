@@ -52,7 +52,9 @@ type Config struct {
 	CookiePrefix string
 	// Transport carries upstream requests; nil: upstream.NewTransport.
 	Transport http.RoundTripper
-	// Logger is required.
+	// Logger is required. The access line ("request", one per request)
+	// goes to its handler without a source position: a handler with
+	// AddSource shows none for it.
 	Logger *slog.Logger
 	// Metrics are gatehouse's collectors (NewMetrics); nil: a set on a
 	// private registry.
