@@ -422,7 +422,9 @@ func (s *CookieStore) scan(r *http.Request) (c chunks) {
 
 // Save encodes sess into as many cookies as it needs and sets them on w,
 // expiring higher chunks left over on r from a larger session. Max-Age is
-// the session's remaining lifetime.
+// the session's remaining lifetime. With CookieConfig.SignOutPath the ID
+// token goes to the sign-out hint cookie instead, set for a new session
+// only (see there).
 //
 // If the encoded session needs more than MaxChunks cookies, Save drops
 // the ID token, then the access token (keeping the refresh token and
