@@ -350,6 +350,15 @@ func TestNginxAuthRequest(t *testing.T) {
 	if c := got.Header.Get("Cookie"); c != "theme=dark" {
 		t.Errorf("app cookies %.120q, want only the app's own", c)
 	}
+	// A cookie of gatehouse's under the other browser prefix (the sign-out
+	// hint over https) is removed too.
+	resp = alice.do("GET", f.url+"/app/x", nil, map[string]string{"Cookie": "__Secure-gatehouse_hint=x; theme=dark"})
+	if resp.StatusCode != 200 {
+		t.Fatalf("signed in with a stray hint cookie: %d", resp.StatusCode)
+	}
+	if c := app.last(t).Header.Get("Cookie"); c != "theme=dark" {
+		t.Errorf("app cookies %.120q, want only the app's own", c)
+	}
 
 	// bob has no verified email: the app sees no X-Forwarded-Email at all,
 	// whatever the client sends.
