@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 	"sync"
 	"time"
 
@@ -127,6 +129,9 @@ func load(ctx context.Context, cfg DiscoveryConfig) (*Issuer, error) {
 	if p.Endpoint().AuthURL == "" || p.Endpoint().TokenURL == "" {
 		return nil, fmt.Errorf("login: discovery document lacks authorization or token endpoint")
 	}
+	if err := checkAuthURL(p.Endpoint().AuthURL); err != nil {
+		return nil, err
+	}
 	algs := cfg.Algorithms
 	if len(algs) == 0 {
 		algs = defaultAlgorithms
@@ -146,6 +151,22 @@ func load(ctx context.Context, cfg DiscoveryConfig) (*Issuer, error) {
 	ep.AuthStyle = authStyle(meta.AuthMethods)
 	return &Issuer{Provider: p, Verifier: v, Endpoint: ep, EndSessionURL: meta.EndSession, IssParameter: meta.IssParameter,
 		URL: meta.Issuer, keys: keys, algorithms: algs}, nil
+}
+
+// checkAuthURL checks the authorization endpoint, where Start sends
+// browsers with a Location header as it is: an absolute http(s) URL of
+// printable ASCII, without a fragment (the query is appended to it).
+func checkAuthURL(s string) error {
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] >= 0x7f {
+			return fmt.Errorf("login: authorization_endpoint %q has a byte outside printable ASCII", s)
+		}
+	}
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" || strings.Contains(s, "#") {
+		return fmt.Errorf("login: authorization_endpoint %q is not an absolute http(s) URL without a fragment", s)
+	}
+	return nil
 }
 
 // authStyle picks how to send client credentials from what the issuer

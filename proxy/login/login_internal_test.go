@@ -34,3 +34,19 @@ func TestBindOncePerIssuer(t *testing.T) {
 		t.Errorf("token client timeout %v, configured client %v", l.tokenClient.Timeout, l.cfg.Client.Timeout)
 	}
 }
+
+// Start writes the authorization endpoint into Location as it is, so
+// discovery refuses one that is not a clean absolute URL.
+func TestCheckAuthURL(t *testing.T) {
+	for _, ok := range []string{"https://iss.test/authorize", "http://127.0.0.1:5556/auth?tenant=a"} {
+		if err := checkAuthURL(ok); err != nil {
+			t.Errorf("%q: %v", ok, err)
+		}
+	}
+	for _, bad := range []string{"/authorize", "iss.test/authorize", "javascript:alert(1)", "https://iss.test/auth#x",
+		"https://iss.test/autoris\u00e9", "https://iss.test/a b", "https://iss.test/a\r\nSet-Cookie: x=y", "https:///authorize"} {
+		if err := checkAuthURL(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
