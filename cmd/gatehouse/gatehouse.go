@@ -365,10 +365,9 @@ func newLogger(w *logWriter, format string, level slog.Level) *slog.Logger {
 
 // validEndpointPrefix reports whether p is a path of unreserved characters
 // (RFC 3986) and slashes, starting but not ending with "/", without empty
-// or dot segments: such a path
-// reaches gatehouse as browsers send it, unescaped, so that the cookie
-// scoped to the sign-out endpoint (a Path attribute, matched against the
-// raw path) is sent there.
+// or dot segments: such a path reaches gatehouse as browsers send it,
+// unescaped, so that the cookie scoped to the sign-out endpoint (a Path
+// attribute, matched against the raw path) is sent there.
 func validEndpointPrefix(p string) bool {
 	if len(p) < 2 || p[0] != '/' || p[len(p)-1] == '/' || strings.Contains(p, "//") ||
 		strings.Contains(p+"/", "/./") || strings.Contains(p+"/", "/../") {
