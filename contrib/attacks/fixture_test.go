@@ -252,7 +252,14 @@ func startFixture(s spec) (*fixture, error) {
 	go func() { _ = cmd.Wait(); close(f.done) }()
 	deadline := time.Now().Add(20 * time.Second)
 	for {
+		// The banner comes after both listeners are bound: until this
+		// process has logged it, whatever answers on f.admin is not it.
+		started := strings.Contains(f.logs.String(), `msg="gatehouse started"`)
 		resp, err := http.Get(f.admin + "/readyz")
+		if err == nil && !started {
+			resp.Body.Close()
+			err = errors.New("not started")
+		}
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -498,6 +505,9 @@ func (f *fixture) send(t *testing.T, c *http.Client, method, target string, h ht
 	t.Helper()
 	r, err := f.trySend(c, method, target, h, body)
 	if err != nil {
+		if !f.running() {
+			t.Fatalf("%s %s: %v; gatehouse (fixture %s) has exited: %s", method, target, err, f.name, f.logs.String())
+		}
 		t.Fatalf("%s %s: %v", method, target, err)
 	}
 	return r

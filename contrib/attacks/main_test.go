@@ -375,13 +375,29 @@ func (e *evilHost) count() int {
 // Small helpers.
 
 func freePort() int {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			panic(err)
+		}
+		port := ln.Addr().(*net.TCPAddr).Port
+		ln.Close()
+		if !portsGiven[port] {
+			portsGiven[port] = true
+			return port
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
+
+// portsGiven holds every port freePort has returned: the kernel may hand a
+// just-closed port out again, and two fixtures given the same admin port
+// would have one fixture's readiness answered by the other.
+var (
+	portsMu    sync.Mutex
+	portsGiven = map[int]bool{}
+)
 
 type syncBuffer struct {
 	mu sync.Mutex
