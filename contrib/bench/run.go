@@ -428,14 +428,17 @@ type sampler struct {
 	pids         []int // the proxy under test first, then upstream and Redis
 	cpu0, cpu1   []time.Duration
 	busy0, busy1 time.Duration
+	sw0, sw1     int64 // the proxy's switches onto a CPU
 }
 
 func (s *sampler) start() {
 	s.cpu0 = s.read()
 	s.busy0 = systemBusy()
+	s.sw0 = procSwitches(s.pids[0])
 }
 
 func (s *sampler) stop() {
+	s.sw1 = procSwitches(s.pids[0])
 	s.cpu1 = s.read()
 	s.busy1 = systemBusy()
 }
@@ -465,8 +468,12 @@ func (e *env) measure(layout string, round int, mr modeRun, conns int, loadCPU s
 	if busy := s.busy1 - s.busy0; busy > ours && res.Elapsed > 0 {
 		pt.Background = float64(busy-ours) / float64(res.Elapsed)
 	}
-	e.logln(fmt.Sprintf("%-7s r%d %-9s %3d conns: %7.0f req/s  p50 %-8v p99 %-8v proxy CPU %6.1f µs/req  background %3.0f%%  errors %d %s",
-		layout, round, mr.mode, conns, res.RPS, res.P50, res.P99, float64(pt.cpuPerReq())/1e3, pt.Background*100, res.Errors, res.FirstError))
+	var switches float64
+	if res.Requests > 0 {
+		switches = float64(s.sw1-s.sw0) / float64(res.Requests)
+	}
+	e.logln(fmt.Sprintf("%-7s r%d %-9s %3d conns: %7.0f req/s  p50 %-8v p99 %-8v proxy CPU %6.1f µs/req  %.2f switches/req  background %3.0f%%  errors %d %s",
+		layout, round, mr.mode, conns, res.RPS, res.P50, res.P99, float64(pt.cpuPerReq())/1e3, switches, pt.Background*100, res.Errors, res.FirstError))
 	if mr.t.proc.log != nil {
 		mr.t.proc.truncateLog()
 	}
