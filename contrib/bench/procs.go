@@ -99,29 +99,20 @@ func (p *proc) tail(n int64) string {
 // /proc/<pid>/task/*/schedstat (nanoseconds). It falls back to the
 // clock-tick counters of /proc/<pid>/stat.
 func procCPU(pid int) time.Duration {
-	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
-	var sum int64
-	for _, t := range tasks {
-		b, err := os.ReadFile(t)
-		if err != nil {
-			continue
-		}
-		f := strings.Fields(string(b))
-		if len(f) > 0 {
-			n, _ := strconv.ParseInt(f[0], 10, 64)
-			sum += n
-		}
-	}
-	if sum > 0 {
+	if sum := schedstat(pid, 0); sum > 0 {
 		return time.Duration(sum)
 	}
 	return statCPU(fmt.Sprintf("/proc/%d/stat", pid))
 }
 
 // procSwitches is how many times the threads of pid have been switched
-// onto a CPU (the third field of schedstat): each one is a wake-up or a
-// preemption, which on a VM costs more than most of a request's work.
-func procSwitches(pid int) int64 {
+// onto a CPU: each one is a wake-up or a preemption, which on a VM costs
+// more than most of a request's work.
+func procSwitches(pid int) int64 { return schedstat(pid, 2) }
+
+// schedstat sums field i of /proc/<pid>/task/*/schedstat over the threads
+// of pid: 0 is the time on a CPU (ns), 2 the number of times run.
+func schedstat(pid, i int) int64 {
 	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
 	var sum int64
 	for _, t := range tasks {
@@ -129,8 +120,8 @@ func procSwitches(pid int) int64 {
 		if err != nil {
 			continue
 		}
-		if f := strings.Fields(string(b)); len(f) > 2 {
-			n, _ := strconv.ParseInt(f[2], 10, 64)
+		if f := strings.Fields(string(b)); len(f) > i {
+			n, _ := strconv.ParseInt(f[i], 10, 64)
 			sum += n
 		}
 	}
