@@ -29,6 +29,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gatehouse-proxy/gatehouse/contrib/freeport"
 )
 
 // The suite builds gatehouse once, starts one gatehouse process per
@@ -374,30 +376,16 @@ func (e *evilHost) count() int {
 // ---------------------------------------------------------------------------
 // Small helpers.
 
-func freePort() int {
-	portsMu.Lock()
-	defer portsMu.Unlock()
-	for {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			panic(err)
-		}
-		port := ln.Addr().(*net.TCPAddr).Port
-		ln.Close()
-		if !portsGiven[port] {
-			portsGiven[port] = true
-			return port
-		}
-	}
-}
-
-// portsGiven holds every port freePort has returned: the kernel may hand a
-// just-closed port out again, and two fixtures given the same admin port
+// freePort is a port on 127.0.0.1 that was free a moment ago and that no
+// other fixture got (freeport.Get): two fixtures given the same admin port
 // would have one fixture's readiness answered by the other.
-var (
-	portsMu    sync.Mutex
-	portsGiven = map[int]bool{}
-)
+func freePort() int {
+	port, err := freeport.Get()
+	if err != nil {
+		panic(err)
+	}
+	return port
+}
 
 type syncBuffer struct {
 	mu sync.Mutex

@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/gatehouse-proxy/gatehouse/contrib/echo"
+	"github.com/gatehouse-proxy/gatehouse/contrib/freeport"
 )
 
 // These helpers run gatehouse the way an operator does: the binary built by
@@ -46,17 +46,17 @@ var httpClient = &http.Client{
 	CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 }
 
-// freePort returns a port on 127.0.0.1 that was free a moment ago. It is
-// used where the port must be known before the process starts: gatehouse's
-// public URL is registered at the issuer before gatehouse runs.
+// freePort returns a port on 127.0.0.1 that was free a moment ago and
+// that no other caller in this run got (freeport.Get). It is used where
+// the port must be known before the process starts: gatehouse's public URL
+// is registered at the issuer before gatehouse runs.
 func freePort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := freeport.Get()
 	if err != nil {
 		t.Fatalf("finding a free port: %v", err)
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // startEcho serves the echo upstream on 127.0.0.1 until t ends.
