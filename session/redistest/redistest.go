@@ -9,11 +9,14 @@ package redistest
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -108,7 +111,9 @@ func (s *server) start() error {
 	s.cmd, s.out, s.done = cmd, out, done
 	deadline := time.Now().Add(startTimeout)
 	for {
-		if ping(s.addr()) == nil {
+		// The port was free a moment ago; another test's server may have
+		// taken it since (ours then exits), so only our own process counts.
+		if pid, err := serverPID(s.addr()); err == nil && pid == cmd.Process.Pid {
 			return nil
 		}
 		select {
@@ -150,24 +155,36 @@ func (s *server) restart() {
 }
 
 // ping sends PING to addr and expects +PONG.
-func ping(addr string) error {
+// serverPID asks the Redis server on addr for its process ID (INFO server).
+func serverPID(addr string) (int, error) {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(time.Second))
-	if _, err := c.Write([]byte("PING\r\n")); err != nil {
-		return err
+	if _, err := c.Write([]byte("INFO server\r\n")); err != nil {
+		return 0, err
 	}
-	line, err := bufio.NewReader(c).ReadString('\n')
+	r := bufio.NewReader(c)
+	head, err := r.ReadString('\n')
 	if err != nil {
-		return err
+		return 0, err
 	}
-	if line != "+PONG\r\n" {
-		return fmt.Errorf("PING answered %q", line)
+	n, err := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(head, "$")))
+	if !strings.HasPrefix(head, "$") || err != nil || n < 0 || n > 1<<20 {
+		return 0, fmt.Errorf("INFO answered %q", head)
 	}
-	return nil
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(body), "\r\n") {
+		if v, ok := strings.CutPrefix(line, "process_id:"); ok {
+			return strconv.Atoi(v)
+		}
+	}
+	return 0, errors.New("INFO server has no process_id")
 }
 
 // syncBuffer is a bytes.Buffer safe for the writes of a process and the
