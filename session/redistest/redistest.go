@@ -154,7 +154,6 @@ func (s *server) restart() {
 	s.t.Fatalf("redistest: restarting: %v", err)
 }
 
-// ping sends PING to addr and expects +PONG.
 // serverPID asks the Redis server on addr for its process ID (INFO server).
 func serverPID(addr string) (int, error) {
 	c, err := net.DialTimeout("tcp", addr, time.Second)
