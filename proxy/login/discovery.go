@@ -163,7 +163,7 @@ func checkAuthURL(s string) error {
 		}
 	}
 	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" || strings.Contains(s, "#") {
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || strings.Contains(s, "#") {
 		return fmt.Errorf("login: authorization_endpoint %q is not an absolute http(s) URL without a fragment", s)
 	}
 	return nil
